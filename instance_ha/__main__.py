@@ -1,0 +1,3 @@
+from instance_ha.cli import main
+
+main()

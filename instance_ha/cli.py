@@ -1,0 +1,153 @@
+"""The ``instance-ha`` command: one sub-command per operator intent."""
+
+import os
+import tempfile
+import time
+
+import click
+
+from instance_ha import __version__
+from instance_ha import installer
+from instance_ha import mistral_client
+
+
+def mistral_options(command):
+    """Where Mistral is: a plain URL, or Keystone from clouds.yaml / OS_*."""
+    command = click.option(
+        "--clouds-yaml", type=click.Path(dir_okay=False),
+        help="clouds.yaml file to read instead of the standard locations.",
+    )(command)
+    command = click.option(
+        "--os-cloud", envvar="OS_CLOUD", metavar="NAME",
+        help="Cloud in clouds.yaml whose Keystone finds Mistral "
+             "[env: OS_CLOUD; without it, OS_* variables].",
+    )(command)
+    command = click.option(
+        "--mistral-url", envvar="INSTANCE_HA_MISTRAL_URL", metavar="URL",
+        help="Mistral API URL, e.g. http://127.0.0.1:8989/v2.  Alone it "
+             "means no authentication (the embedded server); with "
+             "--os-cloud it overrides the catalog's endpoint.",
+    )(command)
+    return command
+
+
+def connect(mistral_url, os_cloud, clouds_yaml):
+    try:
+        return mistral_client.connect(mistral_url=mistral_url, cloud=os_cloud,
+                                      clouds_yaml=clouds_yaml)
+    except mistral_client.MistralError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="instance-ha")
+def main():
+    """Instance high availability for OpenStack: Pacemaker fences a lost
+    compute host, Mistral workflows evacuate its VMs through Nova."""
+
+
+@main.command()
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="SQLite database file; created on first start.  "
+                   "[default: $XDG_STATE_HOME/instance-ha/mistral.sqlite]")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address the API listens on.  The API has NO "
+                   "authentication: keep it on loopback.")
+@click.option("--port", default=8989, show_default=True,
+              type=click.IntRange(1, 65535))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Extra Mistral (oslo.config) file, read after ours.")
+@click.option("--log-file", type=click.Path(dir_okay=False),
+              help="[default: instance-ha-server.log beside the database]")
+def server(db, host, port, config_file, log_file):
+    """Run an embedded Mistral (api, engine, executor, notifier, periodic)
+    in this one process, with the pack registered.
+
+    \b
+    WARNING: the embedded API has NO authentication.  It listens on
+    127.0.0.1 by default; anything that can reach it can run workflows
+    that act on your cloud.  Production uses stock Mistral with Keystone
+    (README.rst, "Distributed deployment").
+
+    Stops cleanly on SIGTERM or SIGINT; a restart on the same database
+    carries on with unfinished executions.
+    """
+    from instance_ha import embedded
+
+    options = embedded.ServerOptions(
+        db=db or embedded.default_db_path(), host=host, port=port,
+        config_file=config_file, log_file=log_file)
+    try:
+        embedded.preflight(options)
+    except embedded.ServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    embedded.exit_process(embedded.serve(options))
+
+
+@main.command()
+@mistral_options
+@click.option("--verify/--no-verify", default=False, show_default=True,
+              help="Then run the smoke workflow, proving that an executor "
+                   "runs this version of the pack.")
+def install(mistral_url, os_cloud, clouds_yaml, verify):
+    """Create or update the pack's workflows on a Mistral.
+
+    Checks first that Mistral knows every action the workflows use (the
+    package must be installed where its engines and executors run) and
+    uploads nothing when it does not.  Running it twice changes nothing.
+    """
+    client = connect(mistral_url, os_cloud, clouds_yaml)
+    try:
+        for outcome in installer.install(client):
+            click.echo(f"{outcome.workflow}: {outcome.change}")
+        if verify:
+            execution = installer.verify_executors(client)
+            click.echo(f"{installer.SMOKE_WORKFLOW}: SUCCESS "
+                       f"(execution {execution.id})")
+    except installer.InstallError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--keep", is_flag=True,
+              help="Keep the demo's working directory (database, logs).")
+def demo(keep):
+    """Start an embedded Mistral, register the pack, run the smoke
+    workflow on it, show the result and clean up."""
+    from instance_ha import server_process
+
+    workdir = tempfile.mkdtemp(prefix="instance-ha-demo-")
+    server = server_process.ServerProcess(workdir)
+    click.echo(f"starting the embedded Mistral on {server.url} "
+               f"(work directory {workdir})")
+    started = time.monotonic()
+    try:
+        server.start()
+        click.echo(f"ready in {time.monotonic() - started:.1f} s; "
+                   "workflows registered:")
+        client = mistral_client.connect(mistral_url=server.url)
+        for outcome in installer.install(client):
+            click.echo(f"  {outcome.workflow}")
+        execution = installer.verify_executors(client)
+        output = execution.output
+        click.echo(f"{installer.SMOKE_WORKFLOW} execution {execution.id}: "
+                   f"{execution.state}\n  {output}")
+    except (RuntimeError, installer.InstallError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        status = server.stop()
+        click.echo(f"server stopped (exit status {status})")
+        if not keep:
+            _remove_tree(workdir)
+
+
+def _remove_tree(path):
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.exists(path):
+        click.echo(f"could not remove {path}", err=True)
+
+
+if __name__ == "__main__":
+    main()

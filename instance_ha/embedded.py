@@ -1,0 +1,253 @@
+"""The embedded Mistral server: api, engine, executor, notifier and periodic
+services of stock Mistral in ONE process, on SQLite, over the in-memory
+(``fake:/``) oslo.messaging transport.
+
+Why not ``mistral-server --server all``: since Mistral 21 it forks one process
+per component, so the in-memory transport cannot connect them, and
+``oslo_service.ServiceLauncher`` on the threading backend forks a worker per
+service too (measured on Mistral 23.0.0 / oslo.service 4.8).  So the service
+objects are started here directly, in threads of this process, exactly as
+Mistral's own engine tests do, and stopped in reverse order on SIGTERM/SIGINT.
+
+The API has NO authentication in this mode.  It binds to loopback by default;
+never expose it.
+"""
+
+import dataclasses
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+
+from instance_ha import installer
+from instance_ha import mistral_client
+
+LOG = logging.getLogger(__name__)
+
+READY_MESSAGE = "instance-ha embedded Mistral ready at"
+
+# Mistral settings of the embedded server.  An operator's --config file is
+# read after these and wins.  Why each one is set: README.rst, "Embedded
+# Mistral".
+MISTRAL_SETTINGS = """\
+[DEFAULT]
+transport_url = fake:/
+scheduler_type = default
+use_stderr = true
+log_file = {log_file}
+
+[api]
+host = {host}
+port = {port}
+
+[pecan]
+auth_enable = false
+
+[database]
+connection = sqlite:///{db}
+
+[executor]
+type = remote
+
+[action_heartbeat]
+check_interval = 5
+max_missed_heartbeats = 6
+first_heartbeat_timeout = 60
+
+[engine]
+execution_integrity_check_delay = 20
+
+[scheduler]
+pickup_job_after = 10
+
+[legacy_action_provider]
+load_action_generators = false
+"""
+
+
+class ServerError(Exception):
+    """The server cannot start; nothing was started."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    db: str
+    host: str = "127.0.0.1"
+    port: int = 8989
+    config_file: str = None
+    log_file: str = None
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}/v2"
+
+    @property
+    def resolved_log_file(self):
+        return self.log_file or os.path.join(
+            os.path.dirname(os.path.abspath(self.db)),
+            "instance-ha-server.log")
+
+
+def default_db_path():
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser(
+        "~/.local/state")
+    return os.path.join(state, "instance-ha", "mistral.sqlite")
+
+
+def preflight(options):
+    """Refuse, with a reason, what would make Mistral fail half-started."""
+    _check_port_free(options.host, options.port)
+    _check_writable_file(options.db, "database")
+    _check_writable_file(options.resolved_log_file, "log file")
+    if options.config_file and not os.path.isfile(options.config_file):
+        raise ServerError(f"config file {options.config_file} not found")
+
+
+def serve(options):
+    """Run the server until SIGTERM or SIGINT; return the exit status."""
+    preflight(options)
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
+
+    _configure_mistral(options)
+    services = _start_services()
+    status = 0
+    try:
+        _install_pack(options)
+        LOG.info("%s %s (database %s, log %s)", READY_MESSAGE, options.url,
+                 os.path.abspath(options.db), options.resolved_log_file)
+        stop_requested.wait()
+        LOG.info("stopping on signal")
+    except installer.InstallError as exc:
+        LOG.error("cannot register the pack on the embedded Mistral: %s", exc)
+        status = 1
+    finally:
+        _stop_services(services)
+    return status
+
+
+def exit_process(status):
+    """Leave the process once every service has stopped.
+
+    oslo.service's threading looping calls (periodic tasks, heartbeats) each
+    leave an idle, non-daemon futurist worker thread that nothing shuts down,
+    so a normal interpreter exit would hang.  All state is committed by now.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _check_port_free(host, port):
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ServerError(f"port {port} on {host} is already in use") \
+                from exc
+        raise ServerError(f"cannot listen on {host}:{port}: "
+                          f"{exc.strerror}") from exc
+    finally:
+        probe.close()
+
+
+def _check_writable_file(path, what):
+    """Create the file's directory and prove the file and directory writable.
+
+    A real write, not os.access: root passes every access() check, yet
+    cannot write to a read-only file system or through a regular file.
+    """
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+        # SQLite also writes a journal next to the database.
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise ServerError(f"{what} path {path} is not writable: "
+                          f"{exc.strerror or exc}") from exc
+
+
+def _configure_mistral(options):
+    # Mistral selects oslo.service's threading backend in mistral.cmd; it
+    # must happen before anything imports oslo_service's backend-dependent
+    # modules.
+    import mistral.cmd  # noqa: F401
+    from mistral import config as mistral_config
+    from oslo_config import cfg
+    from oslo_log import log as oslo_log
+
+    settings = MISTRAL_SETTINGS.format(
+        host=options.host, port=options.port,
+        db=os.path.abspath(options.db), log_file=options.resolved_log_file)
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write(settings)
+    args = ["--config-file", f.name]
+    if options.config_file:
+        args += ["--config-file", options.config_file]
+    try:
+        mistral_config.parse_args(args)
+    finally:
+        os.unlink(f.name)
+    oslo_log.setup(cfg.CONF, "instance-ha-server")
+
+    from mistral.db.v2 import api as db_api
+    from mistral.rpc import base as rpc
+
+    db_api.setup_db()  # creates the schema on first start; SQLite has no
+    rpc.get_transport()  # alembic migrations in Mistral
+
+
+def _start_services():
+    from mistral.api import service as api_service
+    from mistral.engine import engine_server
+    from mistral.executors import executor_server
+    from mistral.notifiers import notification_server
+    from mistral.services import periodic_server
+
+    builders = [
+        engine_server.get_oslo_service,
+        executor_server.get_oslo_service,
+        notification_server.get_oslo_service,
+        periodic_server.get_oslo_service,
+        lambda: api_service.WSGIService("mistral_api"),
+    ]
+    started = []
+    try:
+        for build in builders:
+            service = build()
+            service.start()
+            started.append(service)
+    except Exception:
+        _stop_services(started)
+        raise
+    return started
+
+
+def _stop_services(services):
+    for service in reversed(services):
+        try:
+            # graceful: the RPC servers drain their thread pools.
+            service.stop(graceful=True)
+        except TypeError:
+            service.stop()
+        except Exception:  # keep stopping the others
+            LOG.exception("stopping %s failed", type(service).__name__)
+    for service in reversed(services):
+        service.wait()
+
+
+def _install_pack(options):
+    client = mistral_client.connect(mistral_url=options.url)
+    for outcome in installer.install(client):
+        LOG.info("workflow %s: %s", outcome.workflow, outcome.change)

@@ -1,0 +1,95 @@
+"""Run ``instance-ha server`` as a child process, for the demo and tests."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from instance_ha import installer
+from instance_ha import mistral_client
+
+
+class ServerProcess:
+    """An embedded Mistral server child, stopped by its PID."""
+
+    def __init__(self, workdir, port=None, host="127.0.0.1", extra_args=()):
+        self.workdir = workdir
+        self.host = host
+        self.port = port or free_port(host)
+        self.db = os.path.join(workdir, "mistral.sqlite")
+        self.log_file = os.path.join(workdir, "server.log")
+        self.output_file = os.path.join(workdir, "server.out")
+        self.extra_args = list(extra_args)
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}/v2"
+
+    @property
+    def pid(self):
+        return self.process.pid if self.process else None
+
+    def start(self, timeout=90.0):
+        """Start the server and wait until the pack is registered on it."""
+        command = [sys.executable, "-m", "instance_ha", "server",
+                   "--db", self.db, "--host", self.host,
+                   "--port", str(self.port), "--log-file", self.log_file,
+                   *self.extra_args]
+        with open(self.output_file, "ab") as out:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout):
+        client = mistral_client.connect(mistral_url=self.url, timeout=5)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode}: "
+                    f"{self.tail()}")
+            try:
+                client.workflows.get(installer.SMOKE_WORKFLOW)
+                return
+            except mistral_client.TRANSPORT_ERRORS:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"server not ready after {timeout} s: "
+                                   f"{self.tail()}")
+            time.sleep(0.2)
+
+    def stop(self, timeout=30.0):
+        """SIGTERM, then SIGKILL after ``timeout``; return the exit status."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.returncode
+
+    def kill(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def tail(self, lines=15):
+        try:
+            with open(self.output_file, encoding="utf-8",
+                      errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]

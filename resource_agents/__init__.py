@@ -1,0 +1,1 @@
+"""The Pacemaker OCF resource agent and alert agent shipped with the pack."""

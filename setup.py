@@ -1,0 +1,69 @@
+"""instance-ha: instance high availability for OpenStack, driven by Pacemaker
+and run by Mistral workflows."""
+
+from setuptools import setup
+
+# One importable namespace, instance_ha.  The design card keeps each concern
+# in its own top-level directory; package_dir maps them under the namespace so
+# nothing generic such as "actions" lands in site-packages.
+PACKAGE_DIRS = {
+    "instance_ha": "instance_ha",
+    "instance_ha.actions": "actions",
+    "instance_ha.hostmonitor": "hostmonitor",
+    "instance_ha.workflows": "workflows",
+    "instance_ha.resource_agents": "resource_agents",
+}
+
+# Every Python action, as stock Mistral's legacy action provider loads them
+# (entry point group "mistral.actions"; the entry point name is the action
+# name used in the workflows).
+MISTRAL_ACTIONS = [
+    "instance_ha.pack_info = instance_ha.actions.pack_info:PackInfo",
+]
+
+setup(
+    name="instance-ha",
+    version="0.1.0",
+    description=__doc__.replace("\n", " ").strip(),
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=list(PACKAGE_DIRS),
+    package_dir=PACKAGE_DIRS,
+    package_data={
+        "instance_ha.workflows": ["*.yaml"],
+        "instance_ha.resource_agents": ["*"],
+    },
+    include_package_data=False,
+    install_requires=[
+        "python-mistralclient>=5.0",
+        "mistral-lib>=3.0",
+        "python-novaclient>=18.0",
+        "keystoneauth1>=5.0",
+        # openstack.config: the standard clouds.yaml / OS_* loader.
+        "openstacksdk>=1.0",
+        "lxml>=4.9",
+        "click>=8.1",
+        "PyYAML>=6.0",
+    ],
+    extras_require={
+        # The embedded Mistral server (instance-ha server, demo, tests).  A
+        # stock Mistral executor needs only the core pack above.
+        "server": ["mistral>=23.0.0,<24"],
+        "test": [
+            "mistral>=23.0.0,<24",
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["instance-ha = instance_ha.cli:main"],
+        "mistral.actions": MISTRAL_ACTIONS,
+    },
+    classifiers=[
+        "Environment :: OpenStack",
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)
