@@ -64,6 +64,5 @@ setup(
     classifiers=[
         "Environment :: OpenStack",
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: Apache Software License",
     ],
 )

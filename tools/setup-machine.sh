@@ -12,6 +12,12 @@ EXTRAS=${1:-test}
 # Debian packages the project and its tests use.
 APT_PACKAGES=(
   python3-venv
+  # Pacemaker's real CLI (crm_mon, crm_simulate, crm_attribute,
+  # stonith_admin) for hostmonitor's tests, and a live cluster for e2e.
+  pacemaker corosync pacemaker-cli-utils resource-agents
+  # ocf-tester validates meta-data with xmllint.
+  libxml2-utils
+  iproute2 procps
 )
 
 missing=()
