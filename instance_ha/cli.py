@@ -149,5 +149,11 @@ def _remove_tree(path):
         click.echo(f"could not remove {path}", err=True)
 
 
+# Commands that live with their concern (each module imports only click at
+# the top, so ``instance-ha --help`` stays fast).  One line each.
+from instance_ha.simcloud import command as simcloud_command  # noqa: E402,I001
+main.add_command(simcloud_command.simcloud)
+
+
 if __name__ == "__main__":
     main()

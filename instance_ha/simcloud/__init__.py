@@ -1,0 +1,49 @@
+"""The simulated cloud: Keystone v3, the Nova compute API and a sliver of
+Glance, over real HTTP on 127.0.0.1, behaving as real Nova 34 was measured
+to behave (shared/reference/nova-behaviour.md).  python-novaclient and
+keystoneauth1 talk to it unchanged.
+
+Modules: model (state and compute-side semantics), states (state tables),
+nova / keystone / glance (the APIs), views (response bodies), validation,
+microversion, policy, faults, calllog, timeline, server (HTTP), topology
+(config), command (``instance-ha simcloud``), testing (test helpers).
+
+Deliberate differences from real Nova:
+
+* Service liveness: a "killed" host's nova-compute is down after
+  ``service_down_time`` seconds, 0 by default (Nova: 60 s, measured 6 s in
+  the test set-up).  Configurable.
+* Timing: an accepted evacuation runs rebuilding -> rebuild_spawning ->
+  task None (host still the source) -> host moved -> migration done over
+  ``evacuation_time`` (default 1 s; measured 0.6-1.5 s), with the shares
+  in model.EVACUATION_STEPS.  task_state skips
+  rebuild_block_device_mapping and never shows powering-off.
+* Two racing evacuations are deterministic: the first completes, the
+  second's migration stays ``accepted`` for good, and the server then ends
+  ERROR with "Instance instance-... already exists."
+  (``race_outcome: active`` leaves it ACTIVE).  Real Nova ends either way.
+* Scheduling: hosts that are up, enabled and have room for the flavor's
+  vCPU (with cpu_allocation_ratio 4), RAM and disk; most free RAM wins,
+  ties go to the earlier host.  No other filters, no placement API.  A
+  forced or pre-2.29 named host without room ends in NoValidHost/ERROR.
+  Source allocations stay until the source compute restarts (as in Nova).
+* Work cast to a dead compute (stop/start on a killed host, an evacuation
+  forced onto a killed host) waits until the host is revived, as an RPC
+  message would; nothing times out.
+* Only the APIs listed in the README are served; anything else is 404.
+  The version list at / has v2.1 only (no legacy v2.0).  GET
+  /v2.1/images/{id} (the image proxy) answers below 2.36 only, as in Nova;
+  image properties are also served by a minimal Glance v2 (/image) and
+  embedded in the server at >= 2.98.
+* Body validation covers the schemas of the actions served and reproduces
+  Nova's messages for type, enum, required and additionalProperties; other
+  jsonschema keywords (formats, patterns) are not checked.  The lock body
+  is not validated below 2.73.
+* Policies are Nova's defaults, reduced to admin or project member; there
+  is no reader-only or system scope distinction.
+* Keystone: one domain (Default), projects ``admin`` and ``demo``, tokens
+  valid one hour, password and application_credential methods only, the
+  requested scope must be the user's own project.
+* Server view: fixed private address, no volumes, security group
+  ``default``; hostname is the lower-cased name.
+"""
