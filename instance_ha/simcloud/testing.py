@@ -44,6 +44,17 @@ def nova(sim, version="2.53", admin=True):
     return client.Client(version, session=session(sim, admin))
 
 
+def request(sim, method, path, version=None, admin=True, **kwargs):
+    """One raw compute API request through keystoneauth (token and
+    catalog included); the requests.Response, whatever its status."""
+    headers = dict(kwargs.pop("headers", {}))
+    if version is not None:
+        headers["OpenStack-API-Version"] = f"compute {version}"
+    return session(sim, admin).request(
+        sim.compute_url + path, method, headers=headers, raise_exc=False,
+        **kwargs)
+
+
 def wait_for(predicate, timeout=10.0, interval=0.01):
     """predicate()'s first true value; AssertionError after timeout."""
     deadline = time.monotonic() + timeout
