@@ -94,14 +94,14 @@ def _version_doc(base_url):
                         "version=2.1"}]}
 
 
-def versions(request):
+def show_versions(request):
     doc = _version_doc(request.base_url)
     del doc["media-types"]
     doc["links"] = doc["links"][:1]
     return Response(200, {"versions": [doc]})
 
 
-def version(request):
+def show_version(request):
     return Response(200, {"version": _version_doc(request.base_url)})
 
 
@@ -757,9 +757,10 @@ def route(cloud, request):
     path = request.path
     if path in ("", "/"):
         return Routed("nova.versions", None, None,
-                      lambda: versions(request))
+                      lambda: show_versions(request))
     if path in (PREFIX, PREFIX + "/"):
-        return Routed("nova.version", None, None, lambda: version(request))
+        return Routed("nova.version", None, None,
+                      lambda: show_version(request))
     if not path.startswith(PREFIX + "/"):
         return _error_route("nova.unknown", None, None,
                             NovaError(404, errors.NOT_FOUND))
