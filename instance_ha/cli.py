@@ -59,7 +59,11 @@ def main():
               help="Extra Mistral (oslo.config) file, read after ours.")
 @click.option("--log-file", type=click.Path(dir_okay=False),
               help="[default: instance-ha-server.log beside the database]")
-def server(db, host, port, config_file, log_file):
+@click.option("--register/--no-register", default=True, show_default=True,
+              help="Register the pack's workflows at start (as "
+                   "'instance-ha install' does); the server exits with an "
+                   "error when it cannot.")
+def server(db, host, port, config_file, log_file, register):
     """Run an embedded Mistral (api, engine, executor, notifier, periodic)
     in this one process, with the pack registered.
 
@@ -76,7 +80,7 @@ def server(db, host, port, config_file, log_file):
 
     options = embedded.ServerOptions(
         db=db or embedded.default_db_path(), host=host, port=port,
-        config_file=config_file, log_file=log_file)
+        config_file=config_file, log_file=log_file, register=register)
     try:
         embedded.preflight(options)
     except embedded.ServerError as exc:
@@ -105,7 +109,8 @@ def install(mistral_url, os_cloud, clouds_yaml, verify):
             click.echo(f"{installer.SMOKE_WORKFLOW}: SUCCESS "
                        f"(execution {execution.id})")
     except installer.InstallError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(
+            f"{exc} [Mistral at {installer.mistral_url(client)}]") from exc
 
 
 @main.command()

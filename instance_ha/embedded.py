@@ -80,6 +80,7 @@ class ServerOptions:
     port: int = 8989
     config_file: str = None
     log_file: str = None
+    register: bool = True
 
     @property
     def url(self):
@@ -118,7 +119,8 @@ def serve(options):
     services = _start_services()
     status = 0
     try:
-        _install_pack(options)
+        if options.register:
+            _install_pack(options)
         LOG.info("%s %s (database %s, log %s)", READY_MESSAGE, options.url,
                  os.path.abspath(options.db), options.resolved_log_file)
         stop_requested.wait()

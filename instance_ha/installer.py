@@ -145,3 +145,7 @@ def _write(method, wf):
 
 def _unreachable(exc):
     return InstallError(f"cannot use Mistral: {mistral_client.describe(exc)}")
+
+
+def mistral_url(client):
+    return client.workflows.http_client.base_url

@@ -1,0 +1,162 @@
+"""The embedded Mistral server, as an operator runs it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from instance_ha import installer
+from instance_ha import mistral_client
+from instance_ha import pack
+from instance_ha import server_process
+
+
+def run_cli(*args, timeout=60):
+    return subprocess.run(
+        [sys.executable, "-m", "instance_ha", *args], capture_output=True,
+        text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def wait_for_state(client, execution_id, states, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        execution = client.executions.get(execution_id)
+        if execution.state in states:
+            return execution
+        assert time.monotonic() < deadline, (
+            f"execution {execution_id} still {execution.state}")
+        time.sleep(0.25)
+
+
+def test_pack_workflow_runs_and_server_restarts_on_same_db(start_server):
+    server = start_server()
+    client = mistral_client.connect(mistral_url=server.url)
+    assert {wf.name for wf in client.workflows.list()} >= {
+        wf.workflow for wf in pack.workflow_files()}
+
+    execution = installer.verify_executors(client)
+    assert execution.state == "SUCCESS"
+    output = execution.output  # mistralclient returns it as JSON text
+    assert f'"version": "{pack.version()}"' in output
+    assert "instance_ha.pack_info" in output
+
+    assert server.stop(timeout=30) == 0
+    assert server.process.returncode == 0
+
+    again = start_server(workdir=server.workdir)
+    client = mistral_client.connect(mistral_url=again.url)
+    assert execution.id in {e.id for e in client.executions.list()}
+    assert client.executions.get(execution.id).state == "SUCCESS"
+
+
+def test_sigint_stops_the_server_cleanly(embedded_server):
+    embedded_server.process.send_signal(signal.SIGINT)
+    assert embedded_server.process.wait(timeout=30) == 0
+    with open(embedded_server.log_file, encoding="utf-8") as log:
+        text = log.read()
+    assert installer.SMOKE_WORKFLOW in text
+    assert "stopping on signal" in text
+
+
+def test_unfinished_execution_finishes_after_kill_and_restart(start_server):
+    """A delayed task is a persisted scheduler job: a new process on the
+    same database picks it up (after [scheduler] pickup_job_after).  (A
+    kill between a task's creation and its start leaves it IDLE for good:
+    README.rst, "Embedded Mistral".)"""
+    server = start_server()
+    client = mistral_client.connect(mistral_url=server.url)
+    client.workflows.create("""\
+---
+version: '2.0'
+test.delayed:
+  tasks:
+    later:
+      action: std.echo
+      input:
+        output: done
+      wait-before: 3
+""")
+    execution = client.executions.create("test.delayed")
+    deadline = time.monotonic() + 30
+    while [t.state for t in client.tasks.list(execution.id)] != ["DELAYED"]:
+        assert time.monotonic() < deadline, "task never reached DELAYED"
+        time.sleep(0.05)
+    server.process.kill()
+    server.process.wait()
+
+    restarted = time.monotonic()
+    again = start_server(workdir=server.workdir)
+    client = mistral_client.connect(mistral_url=again.url)
+    finished = wait_for_state(client, execution.id, {"SUCCESS", "ERROR"},
+                              timeout=90)
+    assert finished.state == "SUCCESS"
+    print(f"finished {time.monotonic() - restarted:.1f} s after restart")
+
+
+def test_occupied_port_is_refused_clearly(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("server", "--db", str(tmp_path / "m.sqlite"),
+                         "--port", str(port))
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "m.sqlite").exists()
+
+
+@pytest.mark.parametrize("db", [
+    "/proc/instance-ha-test/m.sqlite",  # read-only even for root
+    "{file}/m.sqlite",                  # through a regular file
+])
+def test_unwritable_database_is_refused_clearly(tmp_path, db):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    db = db.format(file=a_file)
+    result = run_cli("server", "--db", db,
+                     "--port", str(server_process.free_port()))
+    assert result.returncode == 1
+    assert f"database path {db} is not writable" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_config_file_is_refused(tmp_path):
+    result = run_cli("server", "--db", str(tmp_path / "m.sqlite"),
+                     "--port", str(server_process.free_port()),
+                     "--config", str(tmp_path / "absent.conf"))
+    assert result.returncode == 1
+    assert "absent.conf not found" in result.stderr
+
+
+def test_server_without_our_actions_refuses_to_run_half_configured(
+        tmp_path):
+    config = tmp_path / "deny.conf"
+    config.write_text("[legacy_action_provider]\n"
+                      "denylist = instance_ha.pack_info\n")
+    server = server_process.ServerProcess(
+        str(tmp_path), extra_args=["--config", str(config)])
+    with pytest.raises(RuntimeError, match="server exited with 1"):
+        server.start(timeout=60)
+    assert "Mistral does not know the action(s) instance_ha.pack_info" \
+        in server.tail()
+
+
+def test_help_warns_that_the_api_has_no_authentication():
+    result = run_cli("server", "--help")
+    assert result.returncode == 0
+    assert "NO authentication" in result.stdout
+    assert "127.0.0.1" in result.stdout
+
+
+def test_server_pid_is_the_cli_process(embedded_server):
+    # The tests stop servers by PID: there must be no forked children.
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(embedded_server.pid)],
+        capture_output=True, text=True).stdout.split()
+    assert children == []
+    assert os.path.exists(f"/proc/{embedded_server.pid}")
