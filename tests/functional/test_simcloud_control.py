@@ -8,6 +8,7 @@ from keystoneauth1 import exceptions as ks_exc
 from novaclient import client as nova_client
 from novaclient import exceptions as nova_exc
 
+from instance_ha.simcloud import scale
 from instance_ha.simcloud import testing
 from instance_ha.simcloud import topology
 
@@ -203,3 +204,9 @@ def test_kill_and_revive(simcloud):
     assert by_name(nova)["compute2-vm1"].host_status == "UNKNOWN"
     simcloud.cloud.revive_host("compute2")
     assert state() == "up"
+
+
+def test_scale_measurement_runs_small():
+    result = scale.measure(hosts=3, vms_per_host=4, repeats=3)
+    assert result["servers"] == 12
+    assert result["first_page_servers"] == 12
