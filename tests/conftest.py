@@ -32,3 +32,20 @@ def simcloud(simcloud_factory):
     (project demo, metadata HA_Enabled=True), 0.2 s evacuations.  Steer
     and inspect it through ``simcloud.cloud``."""
     return simcloud_factory()
+
+
+@pytest.fixture
+def simcloud_process_factory():
+    """start(*args) -> a started testing.SimCloudProcess running
+    ``instance-ha simcloud --clouds-yaml FILE *args``; its clouds_yaml is
+    the file.  All are stopped (SIGTERM) at teardown."""
+    started = []
+
+    def start(*args):
+        process = testing.SimCloudProcess(*args)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()

@@ -35,6 +35,12 @@ Deliberate differences from real Nova:
   /v2.1/images/{id} (the image proxy) answers below 2.36 only, as in Nova;
   image properties are also served by a minimal Glance v2 (/image) and
   embedded in the server at >= 2.98.
+* Server list filters: host, all_tenants, project_id/tenant_id (admin),
+  status, name (a regular expression, as in Nova), and exact matches on
+  node, image, flavor, vm_state, task_state, power_state,
+  availability_zone, user_id, key_name, locked; limit/marker paging with
+  [api] max_limit 1000.  Other filters (ip, tags, changes-since, sort
+  keys) are ignored: sorting is always newest first.
 * Body validation covers the schemas of the actions served and reproduces
   Nova's messages for type, enum, required and additionalProperties; other
   jsonschema keywords (formats, patterns) are not checked.  The lock body

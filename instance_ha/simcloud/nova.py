@@ -35,6 +35,23 @@ USER_SEARCH_OPTIONS = {
     "user_id", "limit", "marker", "sort_key", "sort_dir"}
 
 
+# Exact-match server filters: query option -> the server's value.  Other
+# options Nova knows (ip, tags, changes-since, ...) are not served and are
+# ignored (see the package docstring).
+EXACT_FILTERS = {
+    "node": lambda s: s.host,
+    "image": lambda s: s.image.id if s.image else "",
+    "flavor": lambda s: s.flavor.id,
+    "vm_state": lambda s: s.vm_state,
+    "task_state": lambda s: s.task_state,
+    "power_state": lambda s: s.power_state,
+    "availability_zone": lambda s: s.availability_zone,
+    "user_id": lambda s: s.user_id,
+    "key_name": lambda s: s.key_name,
+    "locked": lambda s: str(s.locked).lower(),
+}
+
+
 @dataclasses.dataclass
 class Call:
     """One authenticated compute API request being served."""
@@ -136,6 +153,8 @@ def list_servers(call, detail):
     else:
         candidates = cloud.servers.values()
     name = _name_filter(opts.get("name"))
+    exact = [(field, str(opts[option]))
+             for option, field in EXACT_FILTERS.items() if option in opts]
     selected = [
         s for s in candidates
         if (project is None or s.project_id == project)
@@ -143,8 +162,7 @@ def list_servers(call, detail):
         and (vm_states is None or (
             s.vm_state in vm_states
             and ("default" in task_states or s.task_state in task_states)))
-        and ("node" not in opts or s.host == opts["node"])
-        and ("vm_state" not in opts or s.vm_state == opts["vm_state"])]
+        and all(str(field(s)) == value for field, value in exact)]
     selected.sort(key=lambda s: (s.created_at, s.number), reverse=True)
     page, links = _paginate(call, selected, "servers")
     if detail:

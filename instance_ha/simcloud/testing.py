@@ -78,6 +78,7 @@ class SimCloudProcess:
         self.args = [sys.executable, "-m", "instance_ha.cli", "simcloud",
                      "--clouds-yaml", self.clouds_yaml, *args]
         self.process = None
+        self.result = None
 
     def start(self, timeout=30.0):
         self.process = subprocess.Popen(
@@ -91,9 +92,9 @@ class SimCloudProcess:
         return self
 
     def stop(self, timeout=10.0):
-        """SIGTERM; the exit status and the output."""
-        if self.process is None:
-            return None
+        """SIGTERM; (exit status, stdout, stderr).  Idempotent."""
+        if self.process is None or self.result is not None:
+            return self.result
         self.process.terminate()
         try:
             out, err = self.process.communicate(timeout=timeout)
@@ -101,4 +102,5 @@ class SimCloudProcess:
             self.process.kill()
             out, err = self.process.communicate()
         self._dir.cleanup()
-        return self.process.returncode, out, err
+        self.result = self.process.returncode, out, err
+        return self.result

@@ -166,10 +166,9 @@ def test_clouds_yaml_loads_with_openstack_config(simcloud, tmp_path):
         user.servers.list(search_opts={"all_tenants": True})
 
 
-def test_command_runs_until_sigterm():
-    process = testing.SimCloudProcess("--hosts", "2", "--vms-per-host", "3",
-                                      "--latency", "0.1")
-    process.start()
+def test_command_runs_until_sigterm(simcloud_process_factory):
+    process = simcloud_process_factory("--hosts", "2", "--vms-per-host",
+                                       "3", "--latency", "0.1")
     try:
         mode = stat.S_IMODE(os.stat(process.clouds_yaml).st_mode)
         assert mode == 0o600

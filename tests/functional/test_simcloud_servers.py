@@ -59,6 +59,10 @@ def test_status_and_name_filters(simcloud):
     assert len(admin_list(nova, status="ACTIVE")) == 5
     assert sorted(s.name for s in admin_list(nova, name="compute3-")) == \
         ["compute3-vm1", "compute3-vm2"]
+    assert [s.id for s in admin_list(nova, vm_state="stopped",
+                                     flavor="1")] == [server.id]
+    assert admin_list(nova, flavor="2") == []
+    assert len(admin_list(nova, image=server.image["id"])) == 6
     with pytest.raises(nova_exc.BadRequest) as error:
         admin_list(nova, status="BOGUS")
     assert error.value.message == "Invalid status value"
