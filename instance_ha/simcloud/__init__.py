@@ -47,9 +47,10 @@ Deliberate differences from real Nova:
   is not validated below 2.73.
 * Policies are Nova's defaults, reduced to admin or project member; there
   is no reader-only or system scope distinction.
-* Keystone: one domain (Default), projects ``admin`` and ``demo``, tokens
-  valid one hour, password and application_credential methods only, the
-  requested scope must be the user's own project.
+* Keystone: one domain (Default); projects ``admin``, ``service`` (user
+  admin has the admin role on both) and ``demo`` (user demo, member);
+  tokens valid one hour; password and application_credential methods only;
+  project scope only (no domain or system scope).
 * Server view: fixed private address, no volumes, security group
   ``default``; hostname is the lower-cased name.
 """

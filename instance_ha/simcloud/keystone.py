@@ -49,8 +49,13 @@ class User:
     id: str
     name: str
     password: str
-    project: Project
-    roles: tuple
+    project: Project            # the default project
+    # project id -> role names: the user's role assignments
+    assignments: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def roles(self):
+        return self.assignments[self.project.id]
 
 
 @dataclasses.dataclass
@@ -65,6 +70,7 @@ class ApplicationCredential:
 class _Token:
     context: Context
     user: User
+    project: Project
     methods: list
     issued_at: datetime.datetime
     expires: float
@@ -80,8 +86,9 @@ def _role_names(admin):
 
 class Identity:
     """Users and tokens.  By default: project ``admin`` with user ``admin``
-    (role admin), project ``demo`` with user ``demo`` (role member), and
-    an application credential of ``admin`` named ``simcloud``."""
+    (role admin, also on project ``service`` as Masakari's privileged user
+    expects), project ``demo`` with user ``demo`` (role member), and an
+    application credential of ``admin`` named ``simcloud``."""
 
     def __init__(self, admin_password=ADMIN_PASSWORD,
                  member_password=MEMBER_PASSWORD,
@@ -97,6 +104,7 @@ class Identity:
                                    self.admin_project, admin=True)
         self.member = self.add_user("demo", member_password,
                                     self.member_project)
+        self.assign(self.admin, self.add_project("service"), admin=True)
         self.add_application_credential(self.admin, "simcloud",
                                         app_credential_secret)
 
@@ -107,9 +115,13 @@ class Identity:
 
     def add_user(self, name, password, project, admin=False):
         user = User(id=uuid.uuid4().hex, name=name, password=password,
-                    project=project, roles=_role_names(admin))
+                    project=project)
+        self.assign(user, project, admin)
         self.users[user.id] = user
         return user
+
+    def assign(self, user, project, admin=False):
+        user.assignments[project.id] = _role_names(admin)
 
     def add_application_credential(self, user, name, secret):
         credential = ApplicationCredential(id=uuid.uuid4().hex, name=name,
@@ -131,11 +143,12 @@ class Identity:
 
     # -- tokens --------------------------------------------------------------
 
-    def _issue(self, user, methods):
+    def _issue(self, user, project, methods):
         token_id = "gAAAA" + secrets.token_urlsafe(48)
-        context = Context(user_id=user.id, project_id=user.project.id,
-                          roles=user.roles)
-        token = _Token(context=context, user=user, methods=methods,
+        context = Context(user_id=user.id, project_id=project.id,
+                          roles=user.assignments[project.id])
+        token = _Token(context=context, user=user, project=project,
+                       methods=methods,
                        issued_at=datetime.datetime.now(
                            datetime.timezone.utc).replace(tzinfo=None),
                        expires=time.monotonic() + TOKEN_LIFETIME)
@@ -163,13 +176,14 @@ class Identity:
         methods = _get(identity, "methods", list)
         if "password" in methods:
             user = self._by_password(_get(identity, "password", dict))
-            self._check_scope(auth.get("scope"), user)
+            project = self._scope(auth.get("scope"), user)
         elif "application_credential" in methods:
             user = self._by_app_credential(
                 _get(identity, "application_credential", dict))
+            project = user.project
         else:
             raise errors.unauthenticated()
-        return self._issue(user, methods)
+        return self._issue(user, project, methods)
 
     def _by_password(self, password):
         given = _get(password, "user", dict)
@@ -190,17 +204,21 @@ class Identity:
                 return user
         return None
 
-    def _check_scope(self, scope, user):
-        """The request may scope to the user's project (by id or by name in
-        the default domain); any other scope is refused."""
+    def _scope(self, scope, user):
+        """The project a token is for: the one asked for (by id, or by name
+        in the default domain) if the user has a role on it, else 401; the
+        user's default project when no scope is asked for."""
         if not scope:
-            return
-        project = scope.get("project") if isinstance(scope, dict) else None
-        if not isinstance(project, dict):
+            return user.project
+        wanted = scope.get("project") if isinstance(scope, dict) else None
+        if not isinstance(wanted, dict):
             raise errors.unauthenticated()
-        if project.get("id", user.project.id) != user.project.id or \
-                project.get("name", user.project.name) != user.project.name:
-            raise errors.unauthenticated()
+        for project_id in user.assignments:
+            project = self.projects[project_id]
+            if wanted.get("id", project.id) == project.id and \
+                    wanted.get("name", project.name) == project.name:
+                return project
+        raise errors.unauthenticated()
 
     def _by_app_credential(self, given):
         credential = None
@@ -269,11 +287,11 @@ def token_body(token, base_url):
         "issued_at": token.issued_at.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
         "expires_at": token.expires_at.strftime(
             "%Y-%m-%dT%H:%M:%S.000000Z"),
-        "project": {"id": user.project.id, "name": user.project.name,
+        "project": {"id": token.project.id, "name": token.project.name,
                     "domain": DOMAIN},
         "is_domain": False,
         "roles": [{"id": uuid.uuid5(uuid.NAMESPACE_DNS, role).hex,
-                   "name": role} for role in user.roles],
+                   "name": role} for role in token.context.roles],
         "catalog": catalog(base_url),
     }}
 

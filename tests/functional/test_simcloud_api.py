@@ -29,6 +29,24 @@ def test_password_auth_finds_compute_in_the_catalog(simcloud):
     assert access.project_name == "admin"
 
 
+def test_scope_to_an_assigned_project_only(simcloud):
+    def token_for(username, password, project):
+        auth = v3.Password(auth_url=simcloud.auth_url, username=username,
+                           password=password, project_name=project,
+                           user_domain_name="Default",
+                           project_domain_name="Default")
+        session = ks_session.Session(auth=auth)
+        return session.auth.get_access(session)
+
+    identity = simcloud.cloud.identity
+    # Masakari's privileged user defaults to project "service".
+    access = token_for("admin", identity.admin.password, "service")
+    assert (access.project_name, "admin" in access.role_names) == (
+        "service", True)
+    with pytest.raises(ks_exc.Unauthorized):
+        token_for("demo", identity.member.password, "admin")
+
+
 def test_every_session_gets_a_fresh_token(simcloud):
     tokens = {testing.session(simcloud).get_token() for _ in range(3)}
     assert len(tokens) == 3
