@@ -1,6 +1,7 @@
 """instance-ha: instance high availability for OpenStack, driven by Pacemaker
 and run by Mistral workflows."""
 
+from setuptools import find_packages
 from setuptools import setup
 
 # One importable namespace, instance_ha.  The design card keeps each concern
@@ -13,6 +14,17 @@ PACKAGE_DIRS = {
     "instance_ha.workflows": "workflows",
     "instance_ha.resource_agents": "resource_agents",
 }
+
+
+
+def packages():
+    """Each mapped package and every sub-package below its directory."""
+    found = []
+    for name, directory in PACKAGE_DIRS.items():
+        found.append(name)
+        found += [f"{name}.{sub}" for sub in find_packages(directory)]
+    return found
+
 
 # Every Python action, as stock Mistral's legacy action provider loads them
 # (entry point group "mistral.actions"; the entry point name is the action
@@ -29,7 +41,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=list(PACKAGE_DIRS),
+    packages=packages(),
     package_dir=PACKAGE_DIRS,
     package_data={
         "instance_ha.workflows": ["*.yaml"],
