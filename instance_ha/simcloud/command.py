@@ -52,11 +52,7 @@ def simcloud(hosts, vms_per_host, latency, port, config_file, clouds_yaml):
     try:
         text = yaml.safe_dump(sim.clouds(), sort_keys=False)
         if clouds_yaml:
-            descriptor = os.open(clouds_yaml,
-                                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                                 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-                stream.write(text)
+            _write_private(clouds_yaml, text)
         click.echo(text, nl=False)
         click.echo(f"simcloud: {sim.url} with {len(cloud.hosts)} hosts and "
                    f"{len(cloud.servers)} servers; SIGTERM stops it",
@@ -65,3 +61,14 @@ def simcloud(hosts, vms_per_host, latency, port, config_file, clouds_yaml):
             pass
     finally:
         sim.stop()
+
+
+def _write_private(path, text):
+    """Write mode 0600, atomically: whoever waits for the file never reads
+    it half written."""
+    partial = f"{path}.{os.getpid()}.partial"
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                         0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(partial, path)

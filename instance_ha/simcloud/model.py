@@ -191,7 +191,7 @@ class Migration:
     source_node: str
     project_id: str
     user_id: str
-    flavor_id: int
+    flavor_id: str
     dest_compute: str | None = None
     dest_node: str | None = None
     dest_host: str | None = None
@@ -499,8 +499,8 @@ class Cloud:
             id=next(self._ids["migration"]), uuid=str(uuid.uuid4()),
             instance_uuid=server.id, source_compute=source.name,
             source_node=source.name, project_id=server.project_id,
-            user_id=server.user_id, flavor_id=int(server.flavor.id)
-            if server.flavor.id.isdigit() else 0, dest_compute=host)
+            user_id=server.user_id, flavor_id=server.flavor.id,
+            dest_compute=host)
         self.migrations.append(migration)
         evacuation = _Evacuation(
             server=server, migration=migration, action=action,

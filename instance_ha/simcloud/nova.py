@@ -18,6 +18,7 @@ from instance_ha.simcloud.errors import NovaError
 from instance_ha.simcloud.model import utcnow
 from instance_ha.simcloud.wire import BadJSON
 from instance_ha.simcloud.wire import Response
+from instance_ha.simcloud.wire import Routed
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
                      r"[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
@@ -83,16 +84,6 @@ class Call:
                                   self.context.project_id):
             raise errors.instance_not_found(server_id)
         return server
-
-
-@dataclasses.dataclass
-class Routed:
-    """A request matched to an operation, ready to run."""
-    operation: str
-    server_id: str | None
-    version: tuple | None
-    run: typing.Callable
-    project_id: str | None = None
 
 
 # -- versions ---------------------------------------------------------------

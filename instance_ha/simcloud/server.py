@@ -16,6 +16,7 @@ from instance_ha.simcloud.calllog import Call
 from instance_ha.simcloud.model import Cloud
 from instance_ha.simcloud.wire import Request
 from instance_ha.simcloud.wire import Response
+from instance_ha.simcloud.wire import Routed
 
 # How long a keep-alive connection may stay idle.
 IDLE_TIMEOUT = 120
@@ -160,11 +161,11 @@ class SimCloud:
     def _route(self, request):
         path = request.path
         if path == keystone.PREFIX or path.startswith(keystone.PREFIX + "/"):
-            return nova.Routed(keystone.operation(request), None, None,
+            return Routed(keystone.operation(request), None, None,
                                lambda: keystone.handle(self.cloud.identity,
                                                        request))
         if path == glance.PREFIX or path.startswith(glance.PREFIX + "/"):
-            return nova.Routed(glance.operation(request), None, None,
+            return Routed(glance.operation(request), None, None,
                                lambda: glance.handle(self.cloud, request))
         return nova.route(self.cloud, request)
 

@@ -11,7 +11,7 @@ PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE",
 FAULT_STATUSES = ("ERROR", "DELETED")
 
 
-def link(base_url, *parts, project_id=None):
+def link(base_url, *parts):
     path = "/".join(str(p) for p in parts)
     return [{"rel": "self", "href": f"{base_url}/v2.1/{path}"},
             {"rel": "bookmark", "href": f"{base_url}/{path}"}]
@@ -170,8 +170,9 @@ def migration(item, version, base_url):
         "dest_host": item.dest_host,
         "status": item.status,
         "instance_uuid": item.instance_uuid,
-        "old_instance_type_id": item.flavor_id,
-        "new_instance_type_id": item.flavor_id,
+        # Nova shows the flavors' internal integer ids here.
+        "old_instance_type_id": _int_or_none(item.flavor_id),
+        "new_instance_type_id": _int_or_none(item.flavor_id),
         "created_at": isotime(item.created_at, micro=True),
         "updated_at": isotime(item.updated_at, micro=True),
     }
@@ -183,6 +184,10 @@ def migration(item, version, base_url):
         view["user_id"] = item.user_id
         view["project_id"] = item.project_id
     return view
+
+
+def _int_or_none(text):
+    return int(text) if text.isdigit() else None
 
 
 def instance_action(action, version, context, with_events=False):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import typing
 import urllib.parse
 
 
@@ -46,3 +47,14 @@ class Response:
         if isinstance(self.body, str):
             return "text/plain; charset=UTF-8", self.body.encode()
         return "application/json", json.dumps(self.body).encode()
+
+
+@dataclasses.dataclass
+class Routed:
+    """A request matched to its operation, ready to run: what the server
+    needs to apply latency and faults and to log the call."""
+    operation: str
+    server_id: str | None
+    version: tuple | None     # the negotiated microversion, if any
+    run: typing.Callable      # () -> Response
+    project_id: str | None = None
