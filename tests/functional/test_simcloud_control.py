@@ -167,8 +167,8 @@ def test_per_operation_latency(simcloud_factory):
     nova.servers.get(server.id)
     (show,) = sim.cloud.calls.calls(operation="servers.show")
     (listing,) = sim.cloud.calls.calls(operation="servers.detail")
-    assert show.duration >= 0.3
-    assert listing.duration < 0.3
+    assert show.duration >= 0.29
+    assert listing.duration < show.duration
 
 
 def test_call_log_counts_calls_per_server(simcloud):

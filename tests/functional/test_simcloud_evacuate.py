@@ -259,8 +259,9 @@ def test_final_state_by_microversion(simcloud_factory, version, vm_state,
 
 
 def test_task_state_clears_before_host_and_migration(simcloud_factory):
+    # 2 s: each step is at least 0.2 s apart, ample for polling.
     config = testing.small_topology(hosts=2, vms_per_host=1,
-                                    evacuation_time=1.0)
+                                    evacuation_time=2.0)
     sim = simcloud_factory(config)
     nova = testing.nova(sim)
     server = on_host(nova, "compute1")[0]
@@ -290,7 +291,7 @@ def test_task_state_clears_before_host_and_migration(simcloud_factory):
 def test_second_evacuate_while_rebuilding_is_accepted_and_races(
         simcloud_factory, race_outcome):
     config = testing.small_topology(hosts=3, vms_per_host=1,
-                                    evacuation_time=0.5)
+                                    evacuation_time=1.0)
     config["settings"]["race_outcome"] = race_outcome
     sim = simcloud_factory(config)
     nova = testing.nova(sim)
@@ -375,7 +376,7 @@ def test_killed_host_is_down_without_force_down(simcloud):
 
 def test_heartbeat_grace_of_service_down_time(simcloud_factory):
     config = testing.small_topology(hosts=2, vms_per_host=1)
-    config["settings"]["service_down_time"] = 0.3
+    config["settings"]["service_down_time"] = 1.0
     sim = simcloud_factory(config)
     nova = testing.nova(sim)
     server = on_host(nova, "compute1")[0]
