@@ -51,6 +51,14 @@ Deliberate differences from real Nova:
   admin has the admin role on both) and ``demo`` (user demo, member);
   tokens valid one hour; password and application_credential methods only;
   project scope only (no domain or system scope).
+* API latency is 0 unless configured per operation (``latency``; measured
+  on Nova: evacuate POST 60-160 ms, a host-filtered list 0.44-0.5 s).
+  A service's ``updated_at`` is the current time while its host is alive
+  (Nova: the last report, every 10 s).
+* Instance actions carry one event per step that matters (e.g.
+  ``compute_rebuild_instance`` Success/Error), without tracebacks.
+* Keystone's messages for malformed token requests are simplified; the
+  401 for bad credentials is Keystone's.
 * Server view: fixed private address, no volumes, security group
   ``default``; hostname is the lower-cased name.
 """
