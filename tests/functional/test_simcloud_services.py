@@ -54,10 +54,12 @@ def test_force_down_at_2_1_is_refused(simcloud):
         "unexpected)")}}
     # novaclient refuses it before sending anything.
     nova = testing.nova(simcloud, "2.1")
-    with pytest.raises(Exception) as error:
+    calls_before = len(simcloud.cloud.calls)
+    with pytest.raises(nova_exc.VersionNotFoundForAPIMethod) as error:
         nova.services.force_down("compute1", "nova-compute", True)
-    assert "is not supported" in str(error.value)
-    assert "force_down" in str(error.value)
+    assert str(error.value).startswith("API version '2.1' is not supported")
+    assert str(error.value).endswith(".force_down' method.")
+    assert len(simcloud.cloud.calls) == calls_before
 
 
 def test_old_enable_disable_forms(simcloud):
@@ -158,6 +160,7 @@ def test_force_up_refused_until_the_compute_restarts(simcloud, version):
     nova = testing.nova(simcloud)
     service = compute_service(nova)
     nova.services.force_down(service.id, True)
+    nova.services.disable_log_reason(service.id, "instance-ha: fenced")
     simcloud.cloud.kill_host("compute1")
     server = evacuate_one(simcloud, nova)
     old = testing.nova(simcloud, version)
@@ -174,7 +177,10 @@ def test_force_up_refused_until_the_compute_restarts(simcloud, version):
     assert [m.status for m in migrations] == ["completed"]
     old.services.force_down(*ref, False)
     restored = compute_service(nova)
-    assert (restored.forced_down, restored.state) == (False, "up")
+    assert (restored.forced_down, restored.state, restored.status) == (
+        False, "up", "disabled")
+    nova.services.enable(restored.id)
+    assert compute_service(nova).status == "enabled"
 
 
 def test_hypervisors_follow_the_service(simcloud):
