@@ -7,36 +7,9 @@ import time
 import click
 
 from instance_ha import __version__
+from instance_ha import cli_common
 from instance_ha import installer
 from instance_ha import mistral_client
-
-
-def mistral_options(command):
-    """Where Mistral is: a plain URL, or Keystone from clouds.yaml / OS_*."""
-    command = click.option(
-        "--clouds-yaml", type=click.Path(dir_okay=False),
-        help="clouds.yaml file to read instead of the standard locations.",
-    )(command)
-    command = click.option(
-        "--os-cloud", envvar="OS_CLOUD", metavar="NAME",
-        help="Cloud in clouds.yaml whose Keystone finds Mistral "
-             "[env: OS_CLOUD; without it, OS_* variables].",
-    )(command)
-    command = click.option(
-        "--mistral-url", envvar="INSTANCE_HA_MISTRAL_URL", metavar="URL",
-        help="Mistral API URL, e.g. http://127.0.0.1:8989/v2.  Alone it "
-             "means no authentication (the embedded server); with "
-             "--os-cloud it overrides the catalog's endpoint.",
-    )(command)
-    return command
-
-
-def connect(mistral_url, os_cloud, clouds_yaml):
-    try:
-        return mistral_client.connect(mistral_url=mistral_url, cloud=os_cloud,
-                                      clouds_yaml=clouds_yaml)
-    except mistral_client.MistralError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,7 +62,7 @@ def server(db, host, port, config_file, log_file, register):
 
 
 @main.command()
-@mistral_options
+@cli_common.mistral_options
 @click.option("--verify/--no-verify", default=False, show_default=True,
               help="Then run the smoke workflow, proving that an executor "
                    "runs this version of the pack.")
@@ -100,7 +73,7 @@ def install(mistral_url, os_cloud, clouds_yaml, verify):
     package must be installed where its engines and executors run) and
     uploads nothing when it does not.  Running it twice changes nothing.
     """
-    client = connect(mistral_url, os_cloud, clouds_yaml)
+    client = cli_common.connect(mistral_url, os_cloud, clouds_yaml)
     try:
         for outcome in installer.install(client):
             click.echo(f"{outcome.workflow}: {outcome.change}")
@@ -158,6 +131,10 @@ def _remove_tree(path):
 # the top, so ``instance-ha --help`` stays fast).  One line each.
 from instance_ha.simcloud import command as simcloud_command  # noqa: E402,I001
 main.add_command(simcloud_command.simcloud)
+from instance_ha import recovery_commands  # noqa: E402,I001
+main.add_command(recovery_commands.evacuate)
+main.add_command(recovery_commands.restart_instance)
+main.add_command(recovery_commands.status)
 
 
 if __name__ == "__main__":

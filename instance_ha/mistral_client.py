@@ -52,13 +52,15 @@ def connect(mistral_url=None, cloud=None, clouds_yaml=None,
         url = normalise_url(mistral_url)
         return mistral_api.client(mistral_url=url,
                                   session=_TimeoutSession(timeout))
-    session, endpoint = keystone_session(cloud, clouds_yaml, timeout)
-    url = normalise_url(mistral_url) if mistral_url else endpoint
+    session, region = keystone_session(cloud, clouds_yaml, timeout)
+    url = (normalise_url(mistral_url) if mistral_url
+           else catalog_endpoint(session, region))
     return mistral_api.client(mistral_url=url, session=session)
 
 
 def keystone_session(cloud=None, clouds_yaml=None, timeout=DEFAULT_TIMEOUT):
-    """A keystoneauth session and Mistral's catalog endpoint."""
+    """A keystoneauth session (it authenticates on first use) and the
+    cloud's region settings, from openstacksdk's loader."""
     from openstack import config as os_config
     from openstack import exceptions as sdk_exceptions
 
@@ -66,19 +68,27 @@ def keystone_session(cloud=None, clouds_yaml=None, timeout=DEFAULT_TIMEOUT):
         loader = os_config.OpenStackConfig(
             config_files=[clouds_yaml] if clouds_yaml else None)
         region = loader.get_one(cloud=cloud, api_timeout=timeout)
-        session = region.get_session()
-        endpoint = session.get_endpoint(
-            service_type=SERVICE_TYPE, interface=region.get_interface(),
-            region_name=region.get_region_name())
-    except (sdk_exceptions.SDKException, ks_exceptions.ClientException,
-            requests.RequestException) as exc:
-        raise MistralError(f"cannot authenticate to Keystone for Mistral "
+        return region.get_session(), region
+    except (sdk_exceptions.SDKException, ks_exceptions.ClientException) \
+            as exc:
+        raise MistralError(f"cannot load Keystone credentials for Mistral "
                            f"(cloud {cloud or 'from OS_* variables'}): "
                            f"{exc}") from exc
-    if not endpoint:
+
+
+def catalog_endpoint(session, region):
+    """Mistral's endpoint in the Keystone catalog."""
+    try:
+        return session.get_endpoint(
+            service_type=SERVICE_TYPE, interface=region.get_interface(),
+            region_name=region.get_region_name())
+    except ks_exceptions.EndpointNotFound as exc:
         raise MistralError("the Keystone catalog has no Mistral "
-                           f"({SERVICE_TYPE}) endpoint")
-    return session, endpoint
+                           f"({SERVICE_TYPE}) endpoint: {exc}") from exc
+    except (ks_exceptions.ClientException, requests.RequestException) \
+            as exc:
+        raise MistralError(f"cannot authenticate to Keystone for Mistral: "
+                           f"{describe(exc)}") from exc
 
 
 def normalise_url(url):

@@ -14,7 +14,8 @@ from instance_ha import mistral_client
 class ServerProcess:
     """An embedded Mistral server child, stopped by its PID."""
 
-    def __init__(self, workdir, port=None, host="127.0.0.1", extra_args=()):
+    def __init__(self, workdir, port=None, host="127.0.0.1", extra_args=(),
+                 env=None):
         self.workdir = workdir
         self.host = host
         self.port = port or free_port(host)
@@ -22,6 +23,7 @@ class ServerProcess:
         self.log_file = os.path.join(workdir, "server.log")
         self.output_file = os.path.join(workdir, "server.out")
         self.extra_args = list(extra_args)
+        self.env = {**os.environ, **(env or {})}
         self.process = None
 
     @property
@@ -42,7 +44,7 @@ class ServerProcess:
         with open(self.output_file, "ab") as out:
             self.process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, env=self.env)
         self.wait_ready(timeout)
         return self
 

@@ -122,3 +122,32 @@ def test_keystone_without_credentials_is_a_clear_error(tmp_path):
     assert "cannot authenticate to Keystone for Mistral" in result.stderr
     assert "Traceback" not in result.stderr
     assert "password: p" not in result.stderr
+
+
+def write_clouds_yaml(path, sim):
+    import yaml
+
+    path.write_text(yaml.safe_dump(sim.clouds()))
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_install_through_keystone_with_mistral_url_override(
+        simcloud, embedded_server, tmp_path):
+    clouds = write_clouds_yaml(tmp_path / "clouds.yaml", simcloud)
+    result = install("--os-cloud", "simcloud", "--clouds-yaml", clouds,
+                     "--mistral-url", embedded_server.url)
+    assert result.returncode == 0, result.stderr
+    assert f"{SMOKE}: unchanged" in result.stdout
+    tokens = simcloud.cloud.calls.calls(operation="keystone.token")
+    assert [c.status for c in tokens] == [201]
+
+
+def test_keystone_catalog_without_mistral_is_a_clear_error(
+        simcloud, tmp_path):
+    clouds = write_clouds_yaml(tmp_path / "clouds.yaml", simcloud)
+    result = install("--os-cloud", "simcloud", "--clouds-yaml", clouds)
+    assert result.returncode == 1
+    assert "the Keystone catalog has no Mistral (workflowv2) endpoint" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
