@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 
+from instance_ha.simcloud import errors
 from instance_ha.simcloud import states
 from instance_ha.simcloud.calllog import CallLog
 from instance_ha.simcloud.errors import NovaError
@@ -437,24 +438,6 @@ class Cloud:
     def servers_on(self, host_name):
         return list(self._servers_by_host.get(host_name, {}).values())
 
-    def find_server(self, server_id):
-        server = self.servers.get(server_id)
-        if server is None:
-            raise NovaError(404, f"Instance {server_id} could not be "
-                                 "found.")
-        return server
-
-    def host_by_name(self, name):
-        host = self.hosts.get(name)
-        if host is None:
-            raise NovaError(404, f"Compute host {name} could not be found.")
-        return host
-
-    def evacuation_migrations(self, server_id):
-        return [m for m in self.migrations
-                if m.instance_uuid == server_id
-                and m.migration_type == "evacuation"]
-
     def record_action(self, context, server, name):
         action = InstanceAction(
             action=name, instance_uuid=server.id,
@@ -465,22 +448,22 @@ class Cloud:
 
     # -- compute API: checks ----------------------------------------------
 
-    def check_action(self, action, server, context, api_action=None):
+    def check_action(self, action, server, context):
         """check_instance_lock / _host / _state as nova/compute/api.py
         applies them; raises the NovaError the API layer answers."""
         rule = states.ACTION_RULES[action]
-        api_action = api_action or action
         if rule.lock and server.locked and not context.is_admin:
             raise NovaError(409, f"Instance {server.id} is locked")
         if rule.host and not server.host:
             raise NovaError(409, f"Instance {server.id} is not ready")
         if (rule.vm_states is not None
                 and server.vm_state not in rule.vm_states):
-            raise _invalid(api_action, server, "vm_state", server.vm_state)
+            raise errors.invalid_state(action, server.id, "vm_state",
+                                       server.vm_state)
         if (rule.task_states is not None
                 and server.task_state not in rule.task_states):
-            raise _invalid(api_action, server, "task_state",
-                           server.task_state)
+            raise errors.invalid_state(action, server.id, "task_state",
+                                       server.task_state)
 
     # -- compute API: evacuate -------------------------------------------
 
@@ -716,11 +699,6 @@ class Cloud:
 
 def _usage(flavor):
     return (flavor.vcpus, flavor.ram, flavor.disk + flavor.ephemeral)
-
-
-def _invalid(action, server, attr, state):
-    return NovaError(409, f"Cannot '{action}' instance {server.id} while "
-                          f"it is in {attr} {state}")
 
 
 def _fault(code, message):
