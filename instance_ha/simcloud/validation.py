@@ -117,8 +117,6 @@ RESET_STATE = action_body("os-resetState", {
 # schemas/lock_server.py: the body value is null, or at 2.73 an object
 # with an optional locked_reason.
 LOCK_V273 = action_body("lock", {"locked_reason": REASON}, nullable=True)
-NULL_ACTION = {"type": ["null", "object"], "additionalProperties": False,
-               "properties": {}}
 
 # nova/api/openstack/compute/schemas/services.py
 SERVICE_UPDATE_V21 = {
