@@ -6,10 +6,12 @@ Served under /identity: GET /identity (version list), GET /identity/v3
 application_credential methods, 201 with X-Subject-Token), GET
 /identity/v3/auth/tokens (validate X-Subject-Token)."""
 
+import base64
 import dataclasses
 import datetime
+import hashlib
+import hmac
 import secrets
-import threading
 import time
 import uuid
 
@@ -73,7 +75,6 @@ class _Token:
     project: Project
     methods: list
     issued_at: datetime.datetime
-    expires: float
 
     @property
     def expires_at(self):
@@ -93,8 +94,9 @@ class Identity:
     def __init__(self, admin_password=ADMIN_PASSWORD,
                  member_password=MEMBER_PASSWORD,
                  app_credential_secret=APP_CREDENTIAL_SECRET):
-        self._lock = threading.Lock()
-        self._tokens = {}
+        # Tokens are signed, not stored (as Keystone's Fernet tokens), so
+        # a client that authenticates before every call costs no memory.
+        self._key = secrets.token_bytes(32)
         self.projects = {}
         self.users = {}
         self.application_credentials = {}
@@ -143,32 +145,43 @@ class Identity:
 
     # -- tokens --------------------------------------------------------------
 
+    def _sign(self, payload):
+        return hmac.new(self._key, payload, hashlib.sha256).hexdigest()
+
     def _issue(self, user, project, methods):
-        token_id = "gAAAA" + secrets.token_urlsafe(48)
-        context = Context(user_id=user.id, project_id=project.id,
-                          roles=user.assignments[project.id])
-        token = _Token(context=context, user=user, project=project,
-                       methods=methods,
-                       issued_at=datetime.datetime.now(
-                           datetime.timezone.utc).replace(tzinfo=None),
-                       expires=time.monotonic() + TOKEN_LIFETIME)
-        with self._lock:
-            self._tokens[token_id] = token
-        return token_id, token
+        issued = int(time.time())
+        payload = ":".join([user.id, project.id, str(issued),
+                            ",".join(methods), secrets.token_hex(8)])
+        encoded = base64.urlsafe_b64encode(payload.encode()).decode()
+        token_id = encoded + "." + self._sign(encoded.encode())
+        return token_id, self.lookup(token_id)
 
     def lookup(self, token_id):
-        """The token, if it exists and has not expired."""
-        with self._lock:
-            token = self._tokens.get(token_id) if token_id else None
-            if token is not None and token.expires < time.monotonic():
-                del self._tokens[token_id]
-                token = None
-        return token
+        """The token, if it is ours, unexpired, and its user still has a
+        role on its project."""
+        encoded, _, signature = (token_id or "").partition(".")
+        if not hmac.compare_digest(signature.encode(),
+                                   self._sign(encoded.encode()).encode()):
+            return None
+        user_id, project_id, issued, methods, _ = base64.urlsafe_b64decode(
+            encoded).decode().split(":")
+        user = self.users.get(user_id)
+        if (user is None or project_id not in user.assignments
+                or int(issued) + TOKEN_LIFETIME < time.time()):
+            return None
+        context = Context(user_id=user.id, project_id=project_id,
+                          roles=user.assignments[project_id])
+        return _Token(context=context, user=user,
+                      project=self.projects[project_id],
+                      methods=methods.split(","),
+                      issued_at=datetime.datetime.fromtimestamp(
+                          int(issued), datetime.timezone.utc).replace(
+                              tzinfo=None))
 
     def validate(self, token_id):
-        """A fresh Context of a valid token, else None."""
+        """The Context of a valid token, else None."""
         token = self.lookup(token_id)
-        return None if token is None else dataclasses.replace(token.context)
+        return None if token is None else token.context
 
     def authenticate(self, auth):
         """(token id, token) for a v3 auth request body's "auth"."""

@@ -126,3 +126,24 @@ def test_timeline_runs_callbacks_in_due_order():
         assert order == ["early", "late"]
     finally:
         timeline.close()
+
+
+def test_tokens_are_signed_and_expire(monkeypatch):
+    from instance_ha.simcloud import keystone
+
+    identity = keystone.Identity()
+    token_id, token = identity.authenticate({"identity": {
+        "methods": ["password"],
+        "password": {"user": {"name": "demo",
+                              "domain": {"name": "Default"},
+                              "password": identity.member.password}}}})
+    context = identity.validate(token_id)
+    assert (context.project_id, context.is_admin) == (
+        identity.member_project.id, False)
+    assert token.methods == ["password"]
+    encoded, _, signature = token_id.partition(".")
+    assert identity.validate(encoded + "." + "0" * len(signature)) is None
+    assert keystone.Identity().validate(token_id) is None   # other key
+    later = keystone.time.time() + keystone.TOKEN_LIFETIME + 1
+    monkeypatch.setattr(keystone.time, "time", lambda: later)
+    assert identity.validate(token_id) is None
