@@ -208,3 +208,26 @@ def test_command_runs_until_sigterm(simcloud_process_factory):
     assert yaml.safe_load(out)["clouds"].keys() == {"simcloud",
                                                     "simcloud-user"}
     assert "2 hosts and 6 servers" in err
+
+
+def test_command_reads_a_topology_file(simcloud_process_factory, tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_text("hosts:\n  - name: left\n    servers: [{name: solo}]\n"
+                    "  - name: right\n")
+    process = simcloud_process_factory("--config", str(path))
+    config = openstack.config.OpenStackConfig(
+        config_files=[process.clouds_yaml])
+    nova = nova_client.Client(
+        "2.53", session=config.get_one("simcloud").get_session())
+    (server,) = nova.servers.list(search_opts={"all_tenants": True})
+    assert (server.name, getattr(server, "OS-EXT-SRV-ATTR:host")) == (
+        "solo", "left")
+
+
+def test_command_refuses_a_bad_topology(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_text("hosts:\n  - name: left\n    cpus: 4\n")
+    process = testing.SimCloudProcess("--config", str(path))
+    with pytest.raises(RuntimeError, match="bad topology: unknown host keys"):
+        process.start()
+    process.stop()
