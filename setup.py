@@ -31,6 +31,21 @@ def packages():
 # name used in the workflows).
 MISTRAL_ACTIONS = [
     "instance_ha.pack_info = instance_ha.actions.pack_info:PackInfo",
+    ("instance_ha.service_force_down = "
+     "instance_ha.actions.service_force_down:ServiceForceDown"),
+    ("instance_ha.service_disable = "
+     "instance_ha.actions.service_disable:ServiceDisable"),
+    ("instance_ha.service_enable = "
+     "instance_ha.actions.service_enable:ServiceEnable"),
+    "instance_ha.host_servers = instance_ha.actions.host_servers:HostServers",
+    "instance_ha.lock = instance_ha.actions.lock:Lock",
+    "instance_ha.unlock = instance_ha.actions.unlock:Unlock",
+    "instance_ha.reset_state = instance_ha.actions.reset_state:ResetState",
+    "instance_ha.evacuate = instance_ha.actions.evacuate:Evacuate",
+    ("instance_ha.wait_for_server = "
+     "instance_ha.actions.wait_for_server:WaitForServer"),
+    "instance_ha.stop = instance_ha.actions.stop:Stop",
+    "instance_ha.start = instance_ha.actions.start:Start",
 ]
 
 setup(

@@ -1,0 +1,199 @@
+"""List a failed host's servers, every tenant's, each classified by the
+state table and the HA policy."""
+
+from urllib import parse
+
+from instance_ha import nova_client
+from instance_ha import state_table
+from instance_ha.actions import base
+
+POLICY_KEYS = {"evacuate", "metadata_key", "flavor_extra_spec",
+               "image_property", "error_servers"}
+DEFAULT_POLICY = {"evacuate": "all", "metadata_key": "HA_Enabled",
+                  "flavor_extra_spec": None, "image_property": None,
+                  "error_servers": "skip"}
+TRUE_WORDS = {"1", "t", "true", "on", "y", "yes"}
+EVACUATE_KEEPS_OFF = nova_client.V("2.95")
+
+
+def truthy(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in TRUE_WORDS
+
+
+class HostServers(base.NovaAction):
+    """``search_opts`` must name the ``host``; other Nova list filters
+    pass through.  Nova ignores ``host`` for a non-admin and answers with
+    every server of the project, so each server's host is checked here.
+
+    ``policy`` (all keys optional): evacuate ``all`` | ``tagged``;
+    ``metadata_key`` (default HA_Enabled), ``flavor_extra_spec``,
+    ``image_property``: a server is tagged when one of them is true;
+    ``error_servers`` ``skip`` | ``evacuate``."""
+
+    def __init__(self, search_opts, policy=None):
+        self.search_opts = search_opts
+        self.policy = policy
+
+    def _subject(self):
+        opts = self.search_opts if isinstance(self.search_opts, dict) \
+            else {}
+        host = opts.get("host")
+        return None, host if isinstance(host, str) else None
+
+    def check(self):
+        if not isinstance(self.search_opts, dict):
+            raise nova_client.NovaError(
+                "bad input: search_opts must be a dict with at least host")
+        base.require_text("search_opts.host", self.search_opts.get("host"))
+        policy = self.policy or {}
+        if not isinstance(policy, dict):
+            raise nova_client.NovaError("bad input: policy must be a dict")
+        unknown = set(policy) - POLICY_KEYS
+        if unknown:
+            raise nova_client.NovaError(
+                f"bad input: unknown policy keys {sorted(unknown)}")
+        policy = dict(DEFAULT_POLICY, **policy)
+        if policy["evacuate"] not in ("all", "tagged"):
+            raise nova_client.NovaError(
+                "bad input: policy.evacuate must be all or tagged")
+        if policy["error_servers"] not in ("skip", "evacuate"):
+            raise nova_client.NovaError(
+                "bad input: policy.error_servers must be skip or evacuate")
+
+    def act(self, nova):
+        host = self.search_opts["host"]
+        return nova.retrying(f"listing the servers of {host}",
+                             lambda: self._attempt(nova, host), host=host)
+
+    def _attempt(self, nova, host):
+        policy = dict(DEFAULT_POLICY, **(self.policy or {}))
+        client = nova.client()
+        nova.compute_service(host, client)
+        servers = [s for s in self._list(nova, client)
+                   if nova_client.host_of(s) == host]
+        tags = _Tags(nova, client, policy)
+        keeps_off = client.api_version >= EVACUATE_KEEPS_OFF
+        entries = [self._entry(s, tags, policy, keeps_off)
+                   for s in servers]
+        entries.sort(key=lambda e: (not e.pop("_tagged"), e["name"] or "",
+                                    e["id"]))
+        return {"host": host, "count": len(entries), "servers": entries}
+
+    def _list(self, nova, client):
+        opts = dict(self.search_opts, all_tenants=True)
+        query = parse.urlencode(sorted(
+            (k, str(v).lower() if isinstance(v, bool) else v)
+            for k, v in opts.items() if v is not None))
+        path = "/servers/detail?" + query
+        servers = []
+        while path:
+            body = nova.get(path, client)
+            servers.extend(body.get("servers", []))
+            path = _next_page(body.get("servers_links"))
+        return servers
+
+    def _entry(self, server, tags, policy, keeps_off):
+        power_state = nova_client.power_state_of(server)
+        row, reason = state_table.classify(
+            nova_client.vm_state_of(server), power_state,
+            nova_client.task_state_of(server), policy["error_servers"],
+            server.get("locked_reason"))
+        tagged, why = tags.of(server)
+        if row.plan == "evacuate" and policy["evacuate"] == "tagged" \
+                and not tagged:
+            row = None
+            reason = "not tagged for HA; policy evacuates tagged servers " \
+                     "only"
+        return {
+            "id": server["id"],
+            "name": server.get("name"),
+            "vm_state": nova_client.vm_state_of(server),
+            "task_state": nova_client.task_state_of(server),
+            "power_state": power_state,
+            "locked": server.get("locked"),
+            "tagged": tagged,
+            "plan": row.plan if row else "skip",
+            "steps": list(row.steps) if row else [],
+            "expected_vm_state": row.after if row else None,
+            "evacuated_vm_state": state_table.evacuated_vm_state(
+                row, power_state, keeps_off) if row else None,
+            "reason": reason + (f"; tagged by {why}" if tagged else ""),
+            "_tagged": tagged,
+        }
+
+
+def _next_page(links):
+    for link in links or ():
+        if link.get("rel") == "next":
+            url = parse.urlsplit(link["href"])
+            path = url.path
+            marker = path.find("/servers")
+            return path[marker:] + "?" + url.query
+    return None
+
+
+class _Tags:
+    """Whether a server is tagged for HA; flavor extra specs and image
+    properties are read once per flavor and image."""
+
+    def __init__(self, nova, client, policy):
+        self._nova = nova
+        self._client = client
+        self._policy = policy
+        self._flavors = {}
+        self._images = {}
+
+    def of(self, server):
+        key = self._policy["metadata_key"]
+        if key and truthy((server.get("metadata") or {}).get(key, "")):
+            return True, f"metadata {key}"
+        spec = self._policy["flavor_extra_spec"]
+        if spec and truthy(self._extra_specs(server).get(spec, "")):
+            return True, f"flavor extra spec {spec}"
+        prop = self._policy["image_property"]
+        if prop and truthy(self._image_properties(server).get(prop, "")):
+            return True, f"image property {prop}"
+        return False, None
+
+    def _extra_specs(self, server):
+        flavor = server.get("flavor") or {}
+        if "extra_specs" in flavor:
+            return flavor["extra_specs"] or {}
+        flavor_id = flavor.get("id")
+        if flavor_id not in self._flavors:
+            body = self._nova.get(f"/flavors/{flavor_id}/os-extra_specs",
+                                  self._client)
+            self._flavors[flavor_id] = body.get("extra_specs") or {}
+        return self._flavors[flavor_id]
+
+    def _image_properties(self, server):
+        image = server.get("image") or {}
+        if not isinstance(image, dict) or not image.get("id"):
+            return {}
+        if "properties" in image:
+            return image["properties"] or {}
+        image_id = image["id"]
+        if image_id not in self._images:
+            self._images[image_id] = self._glance_image(image_id)
+        return self._images[image_id]
+
+    def _glance_image(self, image_id):
+        endpoint = self._nova.cloud.endpoint("image")
+        if not endpoint:
+            raise nova_client.NovaError(
+                "policy image_property needs the image service, and the "
+                "catalog has none")
+        url = endpoint.rstrip("/")
+        if not url.endswith("/v2"):
+            url += "/v2"
+        response = self._nova.cloud.session.get(
+            f"{url}/images/{image_id}", raise_exc=False)
+        if response.status_code == 404:
+            return {}
+        if response.status_code >= 400:
+            raise nova_client.NovaError(
+                f"reading image {image_id}: HTTP {response.status_code}",
+                code=response.status_code)
+        return response.json()
