@@ -30,8 +30,9 @@ import click
 def simcloud(hosts, vms_per_host, latency, port, config_file, clouds_yaml):
     """Serve a simulated Keystone + Nova on 127.0.0.1 until SIGTERM.
 
-    Prints a clouds.yaml with two clouds: ``simcloud`` (admin) and
-    ``simcloud-user`` (a member of project demo)."""
+    Prints a clouds.yaml with two clouds: "simcloud" (admin) and
+    "simcloud-user" (a member of project demo).  Hosts are compute1..N.
+    """
     import yaml
 
     from instance_ha.simcloud import server
