@@ -135,6 +135,9 @@ from instance_ha import recovery_commands  # noqa: E402,I001
 main.add_command(recovery_commands.evacuate)
 main.add_command(recovery_commands.restart_instance)
 main.add_command(recovery_commands.status)
+from instance_ha.hostmonitor import command as hostmonitor_command  # noqa: E402,I001
+main.add_command(hostmonitor_command.hosts)
+main.add_command(hostmonitor_command.hostmonitor)
 
 
 if __name__ == "__main__":
