@@ -83,16 +83,18 @@ class HostServers(base.NovaAction):
 
     def _list(self, nova, client):
         opts = dict(self.search_opts, all_tenants=True)
-        query = parse.urlencode(sorted(
-            (k, str(v).lower() if isinstance(v, bool) else v)
-            for k, v in opts.items() if v is not None))
-        path = "/servers/detail?" + query
-        servers = []
-        while path:
-            body = nova.get(path, client)
+        query = sorted((k, str(v).lower() if isinstance(v, bool) else v)
+                       for k, v in opts.items()
+                       if v is not None and k != "marker")
+        servers, marker = [], None
+        while True:
+            page = query + ([("marker", marker)] if marker else [])
+            body = nova.get("/servers/detail?" + parse.urlencode(page),
+                            client)
             servers.extend(body.get("servers", []))
-            path = _next_page(body.get("servers_links"))
-        return servers
+            marker = _next_marker(body.get("servers_links"))
+            if not marker:
+                return servers
 
     def _entry(self, server, tags, policy, keeps_off):
         power_state = nova_client.power_state_of(server)
@@ -124,13 +126,13 @@ class HostServers(base.NovaAction):
         }
 
 
-def _next_page(links):
+def _next_marker(links):
+    """The marker of the next page, if Nova says there is one (its link
+    is followed with our own filters, not taken as it is)."""
     for link in links or ():
         if link.get("rel") == "next":
-            url = parse.urlsplit(link["href"])
-            path = url.path
-            marker = path.find("/servers")
-            return path[marker:] + "?" + url.query
+            query = parse.parse_qs(parse.urlsplit(link["href"]).query)
+            return (query.get("marker") or [None])[-1]
     return None
 
 

@@ -27,18 +27,23 @@ class PowerAction(base.NovaAction):
         base.require_number("interval", self.interval)
 
     def act(self, nova):
+        sent = []
         server = nova.retrying(f"{self.nova_action} of server "
                                f"{self.server}",
-                               lambda: self._attempt(nova),
+                               lambda: self._attempt(nova, sent),
                                server=self.server)
-        outcome = self.already_outcome
-        if server is None:
-            outcome, server = self.done_outcome, self._wait(nova)
+        waited = server is None
+        if waited:
+            server = self._wait(nova)
+        # A request whose answer was lost may have done the work before
+        # the next look: it still counts as ours.
+        outcome = self.done_outcome if sent or waited \
+            else self.already_outcome
         return {"server": self.server, "outcome": outcome,
                 "vm_state": nova_client.vm_state_of(server),
                 "host": nova_client.host_of(server)}
 
-    def _attempt(self, nova):
+    def _attempt(self, nova, sent):
         """The server when it needs nothing; None once the action is sent
         or found under way.  Nova refuses what it cannot do (409), and a
         409 for a task in progress is retried by nova.retrying."""
@@ -49,6 +54,7 @@ class PowerAction(base.NovaAction):
         if vm_state == self.target and not task_state:
             return server
         if task_state != self.task_state:
+            sent.append(self.nova_action)
             nova.post(f"/servers/{self.server}/action",
                       {self.nova_action: None}, client)
             base.LOG.info("server %s: %s sent", self.server,

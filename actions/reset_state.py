@@ -50,14 +50,12 @@ class ResetState(base.NovaAction):
             base.LOG.info("server %s reset to %s", self.server, self.state)
             return {"server": self.server, "vm_state": self.state,
                     "task_state": None, "changed": True}
-        if nova_client.task_state_of(server) != "powering-off":
-            if (nova_client.vm_state_of(server) not in ("active", "error")
-                    or nova_client.task_state_of(server)):
-                nova.post(action, {"os-resetState": {"state": "error"}},
-                          client)
-            nova.post(action, {"os-stop": None}, client)
-            base.LOG.info("server %s reset to error and stopped",
-                          self.server)
+        if (nova_client.vm_state_of(server) not in ("active", "error")
+                or nova_client.task_state_of(server)):
+            nova.post(action, {"os-resetState": {"state": "error"}}, client)
+        nova.post(action, {"os-stop": None}, client)
+        base.LOG.info("server %s stopped to reset it to stopped",
+                      self.server)
         return self._result(self._wait_stopped(nova, client),
                             changed=True)
 
