@@ -61,12 +61,29 @@ class Evacuate(base.NovaAction):
                 "bad input: on_shared_storage must be true, false or null")
 
     def act(self, nova):
-        return nova.retrying(
+        sent = []
+        result = nova.retrying(
             f"evacuating server {self.server} from {self.source_host}",
-            lambda: self._attempt(nova), server=self.server,
+            lambda: self._attempt(nova, sent), server=self.server,
             host=self.source_host)
+        if sent:
+            # Our request reached Nova even if its answer was lost.
+            result["outcome"] = "evacuated"
+            result["microversion"] = sent[-1]
+            if result["migration_id"] is None:
+                result["migration_id"] = nova.retrying(
+                    f"finding the evacuation of server {self.server}",
+                    lambda: self._latest_migration_id(nova),
+                    server=self.server, host=self.source_host)
+        return result
 
-    def _attempt(self, nova):
+    def _latest_migration_id(self, nova):
+        for migration in nova.evacuations(self.server):
+            if migration.get("source_compute") == self.source_host:
+                return migration.get("id")
+        return None
+
+    def _attempt(self, nova, sent):
         client = nova.client()
         server = nova.server(self.server, client)
         host = nova_client.host_of(server)
@@ -80,6 +97,7 @@ class Evacuate(base.NovaAction):
             return self._result("in_progress", host,
                                 (running or {}).get("id"), client)
         at = self._microversion(nova, server)
+        sent.append(at.get_string())
         nova.post(f"/servers/{self.server}/action",
                   {"evacuate": self._body(at)}, nova.client(at_most=at))
         base.LOG.info("server %s: evacuation from %s accepted (compute API "
