@@ -127,8 +127,12 @@ def parse(text, what="crm_mon XML"):
     nodes_element = root.find("nodes")
     summary = root.find("summary")
     if nodes_element is None or summary is None:
+        # crm_mon 2.1.5 exits 0, status "OK", when it cannot reach the CIB.
+        errors = "; ".join(e.text.strip() for e in root.iter("error")
+                           if e.text and e.text.strip())
         raise pcmk.ClusterReadError(f"{what}: no <summary> or <nodes>: not "
-                                    "a cluster status")
+                                    "a cluster status"
+                                    + (f" ({errors})" if errors else ""))
     dc = summary.find("current_dc")
     present = dc is not None and pcmk.flag(dc, "present")
     quorum = present and pcmk.flag(dc, "with_quorum")

@@ -14,9 +14,10 @@ offline             not online-and-healthy (a remote node whose connection
 clean               ``unclean="true"`` means fencing is pending or failed
 quorum              a partition without quorum cannot trust its view
 fenced after down   a successful reboot/off whose completion is later than
-                    the last time the host was known up (seen online by
-                    this monitor, or a connection operation in the CIB);
-                    or, seen by this monitor: lost (unclean), then clean
+                    (or in the same second as) the last time the host was
+                    known up: seen online by this monitor, or a connection
+                    operation in the CIB; or, seen by this monitor: lost
+                    (unclean), then clean
 ==================  =========================================================
 
 Then, cluster-wide: when more than ``threshold_percent`` of the managed
@@ -197,7 +198,7 @@ def _fencing_verdict(node, status, memory, down, verdict):
     events = status.fence_events
     if events is not None:
         fence = fencing.last_fenced(events, node.name)
-        if fence and last_up and fence.completed > last_up:
+        if fence and last_up and _after(fence.completed, last_up):
             return verdict(
                 FAILED_FENCED,
                 f"{down}; fenced ({fence.action}) at {_t(fence.completed)}, "
@@ -231,6 +232,18 @@ def _fencing_verdict(node, status, memory, down, verdict):
     return verdict(FAILED_UNFENCED, f"{down}; last fenced at "
                    f"{_t(fence.completed)}, before it was last known up at "
                    f"{_t(last_up)} ({up_source}): stale; not safe")
+
+
+def _after(fenced, last_up):
+    """Whether a fencing completed after the host was last known up.
+
+    Pacemaker 2.1.5 prints both times in whole seconds, and without a fence
+    delay fencing completes 30-50 ms after the failure (measured): the same
+    second counts as after.  A fence completed in the second in which the
+    host was still up cannot be a stale one: a fenced host is off or
+    rebooting, and takes far longer than that to be seen up again.
+    """
+    return fenced >= last_up.replace(microsecond=0)
 
 
 def _last_known_up(node, memory):
