@@ -37,7 +37,7 @@ class ServerProcess:
     def start(self, timeout=90.0):
         """Start the server and wait until it is ready: its pack registered
         (or, with --no-register, its API answering)."""
-        command = [sys.executable, "-m", "instance_ha", "server",
+        command = [*instance_ha_command(), "server",
                    "--db", self.db, "--host", self.host,
                    "--port", str(self.port), "--log-file", self.log_file,
                    *self.extra_args]
@@ -93,6 +93,19 @@ class ServerProcess:
                 return "".join(f.readlines()[-lines:])
         except OSError:
             return ""
+
+
+def instance_ha_command():
+    """The installed ``instance-ha`` script of this Python environment.
+
+    Not ``python -m instance_ha``: run from a source checkout, that puts
+    the checkout's ``instance_ha/`` first on sys.path, and it lacks the
+    sub-packages setup.py maps in from workflows/, actions/ and the rest.
+    """
+    script = os.path.join(os.path.dirname(sys.executable), "instance-ha")
+    if os.path.exists(script):
+        return [script]
+    return [sys.executable, "-m", "instance_ha"]
 
 
 def free_port(host="127.0.0.1"):

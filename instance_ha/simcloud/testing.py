@@ -4,10 +4,10 @@ exactly as production code does."""
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
+from instance_ha import server_process
 from instance_ha.simcloud import server
 from instance_ha.simcloud import topology
 
@@ -75,7 +75,7 @@ class SimCloudProcess:
     def __init__(self, *args):
         self._dir = tempfile.TemporaryDirectory(prefix="simcloud-")
         self.clouds_yaml = os.path.join(self._dir.name, "clouds.yaml")
-        self.args = [sys.executable, "-m", "instance_ha.cli", "simcloud",
+        self.args = [*server_process.instance_ha_command(), "simcloud",
                      "--clouds-yaml", self.clouds_yaml, *args]
         self.process = None
         self.result = None

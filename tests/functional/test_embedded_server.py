@@ -4,7 +4,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -17,7 +16,7 @@ from instance_ha import server_process
 
 def run_cli(*args, timeout=60):
     return subprocess.run(
-        [sys.executable, "-m", "instance_ha", *args], capture_output=True,
+        [*server_process.instance_ha_command(), *args], capture_output=True,
         text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -1,7 +1,6 @@
 """instance-ha install: idempotent, and all-or-nothing."""
 
 import subprocess
-import sys
 
 import pytest
 
@@ -14,7 +13,7 @@ SMOKE = "instance_ha.smoke_test"
 
 def install(*args):
     return subprocess.run(
-        [sys.executable, "-m", "instance_ha", "install", *args],
+        [*server_process.instance_ha_command(), "install", *args],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
