@@ -244,3 +244,16 @@ def test_no_action_takes_a_credential():
         for name in inspect.signature(cls.__init__).parameters:
             assert not any(w in name.lower() for w in words), \
                 (entry_point.name, name)
+
+
+def test_a_wrong_password_is_one_clear_error(sim, monkeypatch, tmp_path):
+    clouds = sim.clouds()
+    clouds["clouds"]["simcloud"]["auth"]["password"] = "not-the-password"
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", write_clouds(tmp_path,
+                                                             clouds))
+    monkeypatch.setenv("OS_CLOUD", "simcloud")
+    error = error_of(run(HostServers({"host": "compute1"})))
+    assert error["code"] == 401
+    assert "not-the-password" not in error["reason"]
+    assert not [c for c in sim.cloud.calls.calls()
+                if not c.operation.startswith("keystone.")]
