@@ -605,7 +605,12 @@ class LiveCluster:
         sys.stderr.write(
             "live cluster: cleaning up after an unfinished run "
             f"({stale.get('scratch')})\n")
-        self._teardown(stale)
+        try:
+            self._teardown(stale)
+        except ClusterError as exc:
+            # e.g. its scratch dir (backups) was removed meanwhile; the
+            # check for running daemons below still protects this run.
+            sys.stderr.write(f"live cluster: {exc}\n")
         os.unlink(self._state_file)
 
     def _check_machine_free(self):

@@ -174,6 +174,9 @@ def test_kill_remote_fenced_once_then_restart(start_live_cluster):
     assert calls[0]["time"] - killed_at >= fence_delay - 0.1
     assert calls[0]["time"] <= fenced_seen
     assert remote_online(xml, "rn2")
+    print(f"kill -9 -> unclean seen {seen_unclean - killed_at:.2f}s, "
+          f"fence agent called {calls[0]['time'] - killed_at:.2f}s, "
+          f"clean offline seen {fenced_seen - killed_at:.2f}s")
 
     history = cluster.fence_history("rn1")
     assert [(e["action"], e["status"]) for e in history] == [
