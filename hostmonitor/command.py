@@ -211,6 +211,11 @@ def hostmonitor(interval, debounce, on_shared_storage, store, once, verbose,
             origin=f"instance-ha hostmonitor on {socket.gethostname()}"),
         store=store_module.CibStore(timeout=timeout) if store else None)
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    daemon.run(monitor, interval, stop=stop, iterations=1 if once else None)
+    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.run(monitor, interval, stop=stop,
+                   iterations=1 if once else None)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -22,7 +22,6 @@ from instance_ha.hostmonitor import pcmk
 ATTRIBUTE = "instance-ha-evacuation"
 CRM_ATTRIBUTE = "crm_attribute"
 CIBADMIN = "cibadmin"
-NO_SUCH_ATTRIBUTE = 105  # CRM_EX_NOSUCH
 
 
 class StoreError(Exception):
@@ -55,22 +54,15 @@ class CibStore:
         self.timeout = timeout
         self.env = env
 
-    def _run(self, argv, ok_codes=(0,)):
+    def _run(self, argv):
         try:
-            return pcmk.run(argv, timeout=self.timeout, env=self.env,
-                            ok_codes=ok_codes)
+            return pcmk.run(argv, timeout=self.timeout, env=self.env)
         except pcmk.ClusterReadError as exc:
             raise StoreError(str(exc)) from exc
 
     def get(self, host):
         """The Handoff recorded for ``host``, or None."""
-        result = self._run(
-            [self.crm_attribute, "--node", host, "--name", ATTRIBUTE,
-             "--lifetime", "forever", "--query", "--quiet"],
-            ok_codes=(0, NO_SUCH_ATTRIBUTE))
-        if result.returncode == NO_SUCH_ATTRIBUTE:
-            return None
-        return Handoff.from_value(host, result.stdout)
+        return self.all().get(host)
 
     def record(self, handoff):
         self._run([self.crm_attribute, "--node", handoff.host, "--name",
@@ -83,20 +75,22 @@ class CibStore:
                    "--lifetime", "forever", "--delete"])
 
     def all(self):
-        """host -> Handoff, for every host with a record (one CIB query)."""
-        xpath = (f"//nodes/node[instance_attributes/nvpair"
-                 f"[@name='{ATTRIBUTE}']]")
-        result = self._run([self.cibadmin, "--query", "--xpath", xpath],
-                           ok_codes=(0, NO_SUCH_ATTRIBUTE))
-        if result.returncode == NO_SUCH_ATTRIBUTE:
-            return {}
+        """host -> Handoff, for every host with a record (one CIB query).
+
+        Reads the whole nodes section: crm_attribute and an XPath query
+        both exit 105 for "no such attribute" and for "cannot connect to
+        the CIB", which must never read as "nothing was handed over".
+        """
+        result = self._run([self.cibadmin, "--query", "--scope", "nodes"])
         try:
             root = etree.fromstring(result.stdout.encode())
         except etree.XMLSyntaxError as exc:
             raise StoreError(f"cibadmin --query: not XML: {exc}") from exc
+        if root.tag != "nodes":
+            raise StoreError(f"cibadmin --query --scope nodes: got "
+                             f"<{root.tag}>")
         records = {}
-        nodes = [root] if root.tag == "node" else root.iter("node")
-        for node in nodes:
+        for node in root.findall("node"):
             host = node.get("uname") or node.get("id")
             for nvpair in node.iter("nvpair"):
                 if nvpair.get("name") == ATTRIBUTE:

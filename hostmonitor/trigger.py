@@ -8,6 +8,7 @@ python-mistralclient's ``executions.create`` has no id argument, hence the
 direct POST through the client's own manager.
 """
 
+import datetime
 import json
 import uuid
 
@@ -19,7 +20,9 @@ DESCRIPTION_PREFIX = "instance-ha: evacuate host "
 
 
 def failure_key(host, fenced_at):
-    """The identity of one failure of one host, as text."""
+    """The identity of one failure of one host, as text (in UTC: the same
+    instant must give the same key on every controller)."""
+    fenced_at = fenced_at.astimezone(datetime.timezone.utc)
     return f"{host}@{fenced_at.isoformat(timespec='microseconds')}"
 
 
