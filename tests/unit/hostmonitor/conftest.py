@@ -137,7 +137,8 @@ def fake_mistral():
     server.executions = {}
     server.fail_next = 0
     server.url = f"http://127.0.0.1:{server.server_address[1]}/v2"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                              daemon=True)
     thread.start()
     yield server
     server.shutdown()
