@@ -37,4 +37,7 @@ class ServiceDisable(base.NovaAction):
             base.LOG.info("nova-compute on %s disabled", self.host)
         return {"host": self.host, "service_id": service["id"],
                 "disabled": True, "changed": changed,
+                "state": service.get("state"),
+                "disabled_reason": (self.reason if changed
+                                    else service.get("disabled_reason")),
                 "microversion": client.api_version.get_string()}

@@ -46,4 +46,6 @@ class ServiceEnable(base.NovaAction):
             base.LOG.info("nova-compute on %s enabled", self.host)
         return {"host": self.host, "service_id": service["id"],
                 "forced_down": False, "disabled": False, "changed": changed,
+                "state": service.get("state"),
+                "disabled_reason": None,
                 "microversion": client.api_version.get_string()}

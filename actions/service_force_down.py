@@ -28,7 +28,11 @@ class ServiceForceDown(base.NovaAction):
         service = nova.compute_service(self.host, client)
         changed = not (service.get("forced_down")
                        and service.get("status") == "disabled")
+        reason = service.get("disabled_reason")
         if changed:
+            if (client.api_version >= nova_client.SERVICE_UUID_MIN
+                    or service.get("status") != "disabled"):
+                reason = self.reason
             if client.api_version >= nova_client.SERVICE_UUID_MIN:
                 nova.put(f"/os-services/{service['id']}",
                          {"forced_down": True, "status": "disabled",
@@ -46,4 +50,6 @@ class ServiceForceDown(base.NovaAction):
                           self.host)
         return {"host": self.host, "service_id": service["id"],
                 "forced_down": True, "disabled": True, "changed": changed,
+                "state": service.get("state"),
+                "disabled_reason": reason,
                 "microversion": client.api_version.get_string()}

@@ -258,3 +258,16 @@ def test_each_poll_while_rebuilding_is_one_read(cloud):
     assert 1 <= operations.count("migrations.list") <= result["polls"]
     assert len(operations) == operations.count("servers.show") + \
         operations.count("migrations.list")
+
+
+def test_wait_rides_out_a_503_and_a_hung_read(make_cloud):
+    cloud = down(make_cloud(api_timeout=0.3))
+    server = cloud.server("compute1-vm1")
+    run(Evacuate(server.id, "compute1"))
+    cloud.model.faults.add("servers.show", status=503, times=1)
+    cloud.model.faults.add("migrations.list", timeout=1, times=1)
+    assert wait(server)["done"] is True
+    statuses = [(c.status, c.answered) for c in cloud.nova_calls()
+                if c.operation in ("servers.show", "migrations.list")]
+    assert (503, True) in statuses
+    assert (None, False) in statuses

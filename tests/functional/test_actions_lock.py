@@ -137,3 +137,12 @@ def test_lock_reports_a_plain_409(cloud):
     assert error["code"] == 409
     assert "There was a conflict" in error["reason"]
     assert cloud.model.calls.count(operation="lock") == 1
+
+
+def test_unlock_reports_a_500_and_keeps_the_lock(cloud):
+    server = cloud.server("compute1-vm1")
+    run(Lock(server.id))
+    cloud.model.faults.add("unlock", status=500)
+    error = error_of(run(Unlock(server.id, True)))
+    assert (error["server"], error["code"]) == (server.id, 500)
+    assert server.locked is True

@@ -25,7 +25,8 @@ def test_force_down_marks_the_service_down_and_disabled(cloud):
     svc = service(cloud, "compute1")
     assert result == {"host": "compute1", "service_id": svc.uuid,
                       "forced_down": True, "disabled": True,
-                      "changed": True, "microversion": "2.96"}
+                      "changed": True, "state": "up",
+                      "disabled_reason": REASON, "microversion": "2.96"}
     assert (svc.forced_down, svc.disabled, svc.disabled_reason) == \
         (True, True, REASON)
     updates = cloud.nova_calls(mark, operation="services.update")
@@ -37,17 +38,24 @@ def test_force_down_twice_changes_nothing_the_second_time(cloud):
     first = run(ServiceForceDown("compute1", REASON))
     mark = cloud.mark()
     second = run(ServiceForceDown("compute1", "another reason"))
-    assert second == dict(first, changed=False)
+    assert second == dict(first, changed=False, state="down")
     assert cloud.operations(mark) == ["services.list"]
     assert service(cloud, "compute1").disabled_reason == REASON
     assert cloud.model.calls.count(operation="services.update") == 1
 
 
-def test_force_down_completes_a_half_done_service(cloud):
-    service(cloud, "compute1").disabled = True
+@pytest.mark.parametrize("server_max, reason", [
+    ((2, 96), REASON), ((2, 40), "operator: maintenance")])
+def test_force_down_completes_a_half_done_service(cloud, monkeypatch,
+                                                  server_max, reason):
+    monkeypatch.setattr(microversion, "MAX_VERSION", server_max)
+    svc = service(cloud, "compute1")
+    svc.disabled, svc.disabled_reason = True, "operator: maintenance"
     result = run(ServiceForceDown("compute1", REASON))
     assert result["changed"] is True
-    assert service(cloud, "compute1").forced_down is True
+    assert result["disabled_reason"] == reason == svc.disabled_reason
+    assert svc.forced_down is True
+    assert cloud.model.calls.count(operation="services.update") == 1
 
 
 def test_force_down_of_an_unknown_host(cloud):
@@ -135,7 +143,8 @@ def test_disable_and_disable_again(cloud):
     first = run(ServiceDisable("compute2", "nova-compute died"))
     svc = service(cloud, "compute2")
     assert first == {"host": "compute2", "service_id": svc.uuid,
-                     "disabled": True, "changed": True,
+                     "disabled": True, "changed": True, "state": "up",
+                     "disabled_reason": "nova-compute died",
                      "microversion": "2.96"}
     assert (svc.disabled, svc.forced_down, svc.disabled_reason) == \
         (True, False, "nova-compute died")
@@ -167,7 +176,8 @@ def test_enable_after_a_plain_disable(cloud):
     svc = service(cloud, "compute2")
     assert result == {"host": "compute2", "service_id": svc.uuid,
                       "forced_down": False, "disabled": False,
-                      "changed": True, "microversion": "2.96"}
+                      "changed": True, "state": "up",
+                      "disabled_reason": None, "microversion": "2.96"}
     assert (svc.disabled, svc.forced_down, svc.disabled_reason) == \
         (False, False, None)
     mark = cloud.mark()
