@@ -1,15 +1,10 @@
 """The ``instance-ha`` command: one sub-command per operator intent."""
 
-import os
-import tempfile
-import time
-
 import click
 
 from instance_ha import __version__
 from instance_ha import cli_common
 from instance_ha import installer
-from instance_ha import mistral_client
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,42 +84,25 @@ def install(mistral_url, os_cloud, clouds_yaml, verify):
 @main.command()
 @click.option("--keep", is_flag=True,
               help="Keep the demo's working directory (database, logs).")
-def demo(keep):
-    """Start an embedded Mistral, register the pack, run the smoke
-    workflow on it, show the result and clean up."""
-    from instance_ha import server_process
+@click.option("--evacuation-time", type=click.FloatRange(0.1, 60),
+              default=1.0, show_default=True,
+              help="Seconds one simulated evacuation takes.")
+def demo(keep, evacuation_time):
+    """Watch one host failure recovered, end to end, on this machine.
 
-    workdir = tempfile.mkdtemp(prefix="instance-ha-demo-")
-    server = server_process.ServerProcess(workdir)
-    click.echo(f"starting the embedded Mistral on {server.url} "
-               f"(work directory {workdir})")
-    started = time.monotonic()
+    Starts a simulated cloud (Keystone + Nova on 127.0.0.1) and the
+    embedded Mistral, kills compute1 (10 VMs in mixed states), runs the
+    real instance_ha.host_evacuate workflow, shows its live progress and
+    the per-VM result, and cleans up.
+    """
+    from instance_ha import demo as demo_run
+
     try:
-        server.start()
-        click.echo(f"ready in {time.monotonic() - started:.1f} s; "
-                   "workflows registered:")
-        client = mistral_client.connect(mistral_url=server.url)
-        for outcome in installer.install(client):
-            click.echo(f"  {outcome.workflow}")
-        execution = installer.verify_executors(client)
-        output = execution.output
-        click.echo(f"{installer.SMOKE_WORKFLOW} execution {execution.id}: "
-                   f"{execution.state}\n  {output}")
+        recovery = demo_run.run(keep=keep, evacuation_time=evacuation_time)
     except (RuntimeError, installer.InstallError) as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        status = server.stop()
-        click.echo(f"server stopped (exit status {status})")
-        if not keep:
-            _remove_tree(workdir)
-
-
-def _remove_tree(path):
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
-    if os.path.exists(path):
-        click.echo(f"could not remove {path}", err=True)
+    if recovery.state != "SUCCESS":
+        raise click.exceptions.Exit(1)
 
 
 # Commands that live with their concern (each module imports only click at

@@ -13,6 +13,7 @@ HOST_WORKFLOW = "instance_ha.host_evacuate"
 VM_WORKFLOW = "instance_ha.instance_evacuate"
 LIST_TASK = "list_servers_on_host"
 PAGE = 500
+CHILD_FIELDS = ["id", "state", "input", "output"]  # a list omits in/output
 
 
 @dataclasses.dataclass
@@ -94,7 +95,7 @@ def _children(client, root_id):
         page = client.executions.list(
             root_execution_id=root_id, workflow_name=VM_WORKFLOW,
             marker=marker, limit=PAGE, sort_keys="created_at,id",
-            sort_dirs="asc,asc")
+            sort_dirs="asc,asc", fields=CHILD_FIELDS)
         yield from page
         if len(page) < PAGE:
             return
