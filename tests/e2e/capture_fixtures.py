@@ -14,6 +14,7 @@ saying how and when each file was made.  About 1 minute.
 import argparse
 import datetime
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -116,6 +117,7 @@ def capture_success(cap):
                  "rn1's pacemaker-remoted restarted and reconnected after "
                  "the fencing (fence_history included)")
         assert len(cluster.fence_calls()) == 1
+    shutil.rmtree(cluster.scratch)  # the logs are kept only on failure
 
 
 def capture_failure(cap):
@@ -152,6 +154,7 @@ def capture_failure(cap):
         # 2.1.5 answers a node never fenced with exit 74 "I/O error".
         cap.save(cluster, "stonith_last_rn1_failed.xml", LAST,
                  "same moment: rn1 never fenced successfully", ok_rc=(0, 74))
+    shutil.rmtree(cluster.scratch)
 
 
 README = """\
