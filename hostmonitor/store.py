@@ -10,7 +10,9 @@ and may be purged when a node is fenced.  Works on a CIB file too
 
 The value is ``<execution id> <failure key>``; the failure key
 (trigger.failure_key) says which failure it was, so a later failure of the
-same host is never mistaken for one already handled.
+same host is never mistaken for one already handled.  Mistral itself is the
+second record: find_execution() finds the execution of a failure by its
+deterministic id, or the latest one of a host by its description.
 """
 
 import dataclasses
@@ -18,6 +20,7 @@ import dataclasses
 from lxml import etree
 
 from instance_ha.hostmonitor import pcmk
+from instance_ha.hostmonitor import trigger
 
 ATTRIBUTE = "instance-ha-evacuation"
 CRM_ATTRIBUTE = "crm_attribute"
@@ -97,3 +100,31 @@ class CibStore:
                     records[host] = Handoff.from_value(
                         host, nvpair.get("value", ""))
         return records
+
+
+def find_execution(client, host, fenced_at=None,
+                   workflow=trigger.WORKFLOW):
+    """The Mistral execution already started for a failure of ``host``.
+
+    With ``fenced_at``, by its deterministic id; otherwise the newest
+    execution of the workflow whose description names the host.  None when
+    there is none.
+    """
+    from mistralclient.api import base as mistral_base
+
+    if fenced_at is not None:
+        try:
+            return client.executions.get(
+                trigger.execution_id(host, fenced_at))
+        except mistral_base.APIException as exc:
+            if getattr(exc, "error_code", None) == 404:
+                return None
+            raise
+    prefix = f"{trigger.DESCRIPTION_PREFIX}{host} ("
+    executions = client.executions.list(
+        workflow_name=workflow, sort_keys="created_at", sort_dirs="desc",
+        limit=100)
+    for execution in executions:
+        if (execution.description or "").startswith(prefix):
+            return execution
+    return None

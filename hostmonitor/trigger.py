@@ -66,29 +66,3 @@ class Trigger:
             "description": description(host, fenced_at, self.origin),
         }
         return self.client.executions._create("/executions", body)
-
-
-def find_execution(client, host, fenced_at=None, workflow=WORKFLOW):
-    """The Mistral execution already started for a failure of ``host``.
-
-    With ``fenced_at``, by its deterministic id; otherwise the newest
-    execution of the workflow whose description names the host.  None when
-    there is none.
-    """
-    from mistralclient.api import base as mistral_base
-
-    if fenced_at is not None:
-        try:
-            return client.executions.get(execution_id(host, fenced_at))
-        except mistral_base.APIException as exc:
-            if getattr(exc, "error_code", None) == 404:
-                return None
-            raise
-    prefix = f"{DESCRIPTION_PREFIX}{host} ("
-    executions = client.executions.list(
-        workflow_name=workflow, sort_keys="created_at", sort_dirs="desc",
-        limit=100)
-    for execution in executions:
-        if (execution.description or "").startswith(prefix):
-            return execution
-    return None

@@ -212,3 +212,21 @@ def test_command_module_imports_only_click_at_top():
             top.add(node.module.split(".")[0])
     assert top <= {"click", "json", "os", "sys"}, top
     assert os.path.basename(command.__file__) == "command.py"
+
+
+def test_package_facade_is_lazy_and_complete(path):
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from instance_ha import hostmonitor\n"
+            "assert 'lxml' not in sys.modules, 'package import loads lxml'\n"
+            "status = hostmonitor.read_file(sys.argv[1])\n"
+            "a = hostmonitor.assess(status, hostmonitor.Policy())\n"
+            "print(a.verdict('rn1').decision)\n")
+    result = subprocess.run(
+        [sys.executable, "-c", code,
+         path("crm_mon", "rn1-fenced+history.xml")],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "failed_fenced"

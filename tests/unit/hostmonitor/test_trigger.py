@@ -9,6 +9,7 @@ import pytest
 
 from instance_ha import mistral_client
 from instance_ha.hostmonitor import decision
+from instance_ha.hostmonitor import store
 from instance_ha.hostmonitor import trigger
 
 FENCED_AT = datetime.datetime(2026, 11, 21, 6, 22, 27,
@@ -77,10 +78,10 @@ def test_mistral_error_is_raised(fake_mistral, client):
 
 
 def test_find_execution(fake_mistral, client):
-    assert trigger.find_execution(client, "rn1", FENCED_AT) is None
-    assert trigger.find_execution(client, "rn1") is None
+    assert store.find_execution(client, "rn1", FENCED_AT) is None
+    assert store.find_execution(client, "rn1") is None
     started = trigger.Trigger(client, on_shared_storage=True)(VERDICT)
-    assert trigger.find_execution(client, "rn1", FENCED_AT).id == started.id
-    assert trigger.find_execution(client, "rn1").id == started.id
+    assert store.find_execution(client, "rn1", FENCED_AT).id == started.id
+    assert store.find_execution(client, "rn1").id == started.id
     # "rn1" must not match "rn10".
-    assert trigger.find_execution(client, "rn") is None
+    assert store.find_execution(client, "rn") is None
