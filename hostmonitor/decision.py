@@ -90,6 +90,22 @@ class Memory:
     seen_lost: dict = dataclasses.field(default_factory=dict)
     seen_clean_down: dict = dataclasses.field(default_factory=dict)
 
+    def as_dict(self):
+        """JSON-able, for a caller that runs once per read (the resource
+        agent) and keeps its memory in a state file."""
+        return {field: {name: moment.isoformat()
+                        for name, moment in getattr(self, field).items()}
+                for field in ("last_seen_online", "seen_lost",
+                              "seen_clean_down")}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**{
+            field: {name: datetime.datetime.fromisoformat(moment)
+                    for name, moment in (data.get(field) or {}).items()}
+            for field in ("last_seen_online", "seen_lost",
+                          "seen_clean_down")})
+
     def observe(self, status, now):
         for node in status.nodes:
             if node.healthy:
@@ -311,6 +327,22 @@ class Debounce:
             raise ValueError("reads must be at least 1")
         self.reads = reads
         self._streaks = {}
+
+    def as_dict(self):
+        """JSON-able state (see Memory.as_dict)."""
+        return {name: [decision, fenced_at.isoformat() if fenced_at
+                       else None, count]
+                for name, ((decision, fenced_at), count)
+                in self._streaks.items()}
+
+    @classmethod
+    def from_dict(cls, reads, data):
+        debounce = cls(reads)
+        for name, (decision, fenced_at, count) in data.items():
+            key = (decision, datetime.datetime.fromisoformat(fenced_at)
+                   if fenced_at else None)
+            debounce._streaks[name] = (key, count)
+        return debounce
 
     def update(self, assessment):
         """The verdicts of this read that are stable."""

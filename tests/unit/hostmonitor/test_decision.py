@@ -221,7 +221,7 @@ def test_member_seen_up_then_fenced_is_safe(mon, history, fixture):
 def test_seen_lost_then_clean_is_fenced(mon):
     policy = decision.Policy(computes=("cn3",))
     memory = decision.Memory()
-    start = datetime.datetime(2026, 11, 21, 6, 0, tzinfo=datetime.UTC)
+    start = datetime.datetime(2026, 11, 21, 6, 0, tzinfo=datetime.timezone.utc)
     memory.observe(mon("members-online"), start)
     memory.observe(mon("members-cn3-lost"), start + 5 * SECOND)
     fenced = mon("members-cn3-fenced")
@@ -306,3 +306,23 @@ def test_debounce_of_one_read(mon, history):
     stable = decision.Debounce(1).update(fenced)
     assert [v.decision for v in stable if v.name == "rn1"] == [
         decision.FAILED_FENCED]
+
+
+def test_memory_and_debounce_survive_json(mon, history):
+    import json
+
+    memory = decision.Memory()
+    start = datetime.datetime(2026, 11, 21, 6, 0, tzinfo=datetime.timezone.utc)
+    memory.observe(mon("members-online"), start)
+    memory.observe(mon("members-cn3-lost"), start + SECOND)
+    restored = decision.Memory.from_dict(
+        json.loads(json.dumps(memory.as_dict())))
+    assert restored == memory
+    assert restored.seen_lost == {"cn3": start + SECOND}
+
+    debounce = decision.Debounce(2)
+    fenced = decide(mon("rn1-fenced"), history("rn1-after-failure"))
+    debounce.update(fenced)
+    again = decision.Debounce.from_dict(
+        2, json.loads(json.dumps(debounce.as_dict())))
+    assert "rn1" in {v.name for v in again.update(fenced)}
