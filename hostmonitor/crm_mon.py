@@ -104,6 +104,9 @@ class ClusterStatus:
     # opposed to () (known: nothing was fenced).
     fence_events: tuple[fencing.FenceEvent, ...] | None = None
     format: str = "pacemaker-result"
+    # The cluster option; with it false Pacemaker calls a lost node clean
+    # without fencing it.
+    stonith_enabled: bool = True
 
     def node(self, name):
         for node in self.nodes:
@@ -144,9 +147,12 @@ def parse(text, what="crm_mon XML"):
     if fence_history is not None and \
             fence_history.get("status", "0") == "0":
         fence_events = fencing.parse_events(fence_history)
+    options = summary.find("cluster_options")
     return ClusterStatus(
         quorum=quorum, dc=dc.get("name") if present else None, nodes=nodes,
-        fence_events=fence_events, format=root.tag)
+        fence_events=fence_events, format=root.tag,
+        stonith_enabled=options is None
+        or pcmk.flag(options, "stonith-enabled", default=True))
 
 
 def _node(element, root, history, what):

@@ -16,8 +16,9 @@ quorum              a partition without quorum cannot trust its view
 fenced after down   a successful reboot/off whose completion is later than
                     (or in the same second as) the last time the host was
                     known up: seen online by this monitor, or a connection
-                    operation in the CIB; or, seen by this monitor: lost
-                    (unclean), then clean
+                    operation in the CIB; or, when there is no fence history
+                    to read, seen by this monitor lost (unclean) then clean,
+                    with fencing enabled
 ==================  =========================================================
 
 Then, cluster-wide: when more than ``threshold_percent`` of the managed
@@ -220,17 +221,23 @@ def _fencing_verdict(node, status, memory, down, verdict):
                 f"{down}; fenced ({fence.action}) at {_t(fence.completed)}, "
                 f"after it was last known up at {_t(last_up)} "
                 f"({up_source})", fenced_at=fence.completed)
-    lost_at = memory.seen_lost.get(node.name)
-    clean_at = memory.seen_clean_down.get(node.name)
-    if lost_at and clean_at and not (
-            events and fencing.pending_for(events, node.name)):
-        return verdict(
-            FAILED_FENCED,
-            f"{down}; seen lost (unclean) at {_t(lost_at)} and clean at "
-            f"{_t(clean_at)}: Pacemaker fenced it", fenced_at=clean_at)
     if events is None:
+        # No history to read: Pacemaker's own word, lost then clean, is
+        # the proof, unless fencing is disabled (then a lost node turns
+        # clean without being fenced).  A history that exists and shows no
+        # fencing always wins over it.
+        lost_at = memory.seen_lost.get(node.name)
+        clean_at = memory.seen_clean_down.get(node.name)
+        if lost_at and clean_at and status.stonith_enabled:
+            return verdict(
+                FAILED_FENCED,
+                f"{down}; seen lost (unclean) at {_t(lost_at)} and clean "
+                f"at {_t(clean_at)}: Pacemaker fenced it (no fence history "
+                "to read)", fenced_at=clean_at)
         return verdict(FAILED_UNFENCED, f"{down}; no fence history to "
-                       "confirm fencing; not safe")
+                       "confirm fencing"
+                       + ("" if status.stonith_enabled
+                          else " and fencing is disabled") + "; not safe")
     fence = fencing.last_fenced(events, node.name)
     if fence is None:
         failed = fencing.failed_after(events, node.name, last_up)

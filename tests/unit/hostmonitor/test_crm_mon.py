@@ -62,6 +62,12 @@ def test_member_lost_and_fenced(mon):
     assert mon("members-online").node("cn3").healthy is True
 
 
+def test_stonith_enabled_option(mon):
+    assert mon("members-cn3-fenced").stonith_enabled is True
+    assert mon("members-cn3-fenced.legacy").stonith_enabled is True
+    assert mon("members-cn3-lost-nostonith").stonith_enabled is False
+
+
 def test_quorum_lost(mon):
     status = mon("rn1-fenced-noquorum")
     assert status.quorum is False

@@ -326,3 +326,36 @@ def test_memory_and_debounce_survive_json(mon, history):
     again = decision.Debounce.from_dict(
         2, json.loads(json.dumps(debounce.as_dict())))
     assert "rn1" in {v.name for v in again.update(fenced)}
+
+
+def _seen_lost_then(mon, final):
+    memory = decision.Memory()
+    start = datetime.datetime(2026, 11, 21, 6, 0,
+                              tzinfo=datetime.timezone.utc)
+    memory.observe(mon("members-online"), start)
+    memory.observe(mon("members-cn3-lost"), start + 5 * SECOND)
+    status = mon(final)
+    memory.observe(status, start + 10 * SECOND)
+    return status, memory
+
+
+def test_seen_lost_then_clean_does_not_beat_a_history(mon):
+    # The history is there and shows no fencing: it wins.
+    policy = decision.Policy(computes=("cn3",))
+    status, memory = _seen_lost_then(mon, "members-cn3-fenced")
+    cn3 = decide(status, (), policy=policy, memory=memory).verdict("cn3")
+    assert cn3.decision == decision.FAILED_UNFENCED
+    assert "never fenced" in cn3.reason
+
+
+def test_lost_then_clean_because_fencing_was_disabled(mon):
+    # An operator set stonith-enabled=false: Pacemaker calls the lost node
+    # clean at once, and nothing fenced it.
+    status, memory = _seen_lost_then(mon, "members-cn3-lost-nostonith")
+    assert status.stonith_enabled is False
+    node = status.node("cn3")
+    assert (node.online, node.unclean) == (False, False)
+    cn3 = decide(status, None, policy=decision.Policy(computes=("cn3",)),
+                 memory=memory).verdict("cn3")
+    assert cn3.decision == decision.FAILED_UNFENCED
+    assert "fencing is disabled" in cn3.reason
