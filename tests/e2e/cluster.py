@@ -285,6 +285,33 @@ def obtain_remoted(cache_dir=None):
     return binary
 
 
+def acquire_machine_lock(timeout=240):
+    """Take the lock that serialises live clusters on this machine (one
+    cluster at a time: they share corosync.conf, /var/lib/pacemaker and the
+    daemons' IPC names); return its fd.  Also for checks that must not
+    see another run's cluster (e.g. "no daemon left")."""
+    os.makedirs(BASE_DIR, exist_ok=True)
+    fd = os.open(os.path.join(BASE_DIR, "lock"),
+                 os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise ClusterError(
+                    f"another live cluster run holds {BASE_DIR}/lock "
+                    f"for more than {timeout}s") from None
+            time.sleep(0.5)
+
+
+def release_machine_lock(fd):
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
 # --------------------------------------------------------------------------
 # generated files
 
@@ -558,27 +585,12 @@ class LiveCluster:
         return self
 
     def _acquire_lock(self):
-        os.makedirs(BASE_DIR, exist_ok=True)
-        fd = os.open(os.path.join(BASE_DIR, "lock"),
-                     os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    os.close(fd)
-                    raise ClusterError(
-                        f"another live cluster run holds {BASE_DIR}/lock "
-                        f"for more than {self.lock_timeout}s") from None
-                time.sleep(0.5)
-        self._lock_fd = fd
+        if self._lock_fd is None:  # (the harness's own test may hand one)
+            self._lock_fd = acquire_machine_lock(self.lock_timeout)
 
     def _release_lock(self):
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            release_machine_lock(self._lock_fd)
             self._lock_fd = None
 
     @property
@@ -973,6 +985,8 @@ class LiveCluster:
 
     def wait_for(self, predicate, timeout=30, what=None, interval=0.1):
         """Poll crm_mon XML until PREDICATE(xml) is true; return that XML.
+        A crm_mon that fails, or a predicate raising KeyError/TypeError
+        (e.g. a node or resource not in the XML yet), counts as not yet.
         Raise ClusterError (with the last state) after TIMEOUT seconds."""
         deadline = time.monotonic() + timeout
         last, error = None, None
@@ -983,7 +997,7 @@ class LiveCluster:
                     return last
                 error = None
             except (ClusterError, etree.XMLSyntaxError,
-                    subprocess.TimeoutExpired) as exc:
+                    subprocess.TimeoutExpired, KeyError, TypeError) as exc:
                 error = exc
             if time.monotonic() > deadline:
                 what = what or getattr(predicate, "__name__", "?")

@@ -2,6 +2,8 @@
 corosync + pacemakerd on cn1, pacemaker-remoted nodes in network
 namespaces, the recording fence agent."""
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -68,15 +70,33 @@ def snapshot_files():
     }
 
 
+@contextlib.contextmanager
+def machine_lock():
+    """Hold the harness's machine lock: another run's cluster (another
+    engineer's tests on the same machine) cannot start meanwhile."""
+    fd = harness.acquire_machine_lock()
+    try:
+        yield
+    finally:
+        harness.release_machine_lock(fd)
+
+
+def snapshot_locked():
+    with machine_lock():
+        return snapshot_files()
+
+
 def assert_all_gone(processes, remotes, before):
     alive = [p for p in processes if pid_alive(p["pid"], p["starttime"])]
     assert alive == []
-    assert harness._running_daemons() == {}
-    for name in remotes:
-        assert name not in netns_names()
-        assert not link_exists("veth-" + name)
-    assert snapshot_files() == before
-    assert not os.path.exists(os.path.join(harness.BASE_DIR, "state.json"))
+    with machine_lock():
+        assert harness._running_daemons() == {}
+        for name in remotes:
+            assert name not in netns_names()
+            assert not link_exists("veth-" + name)
+        assert snapshot_files() == before
+        assert not os.path.exists(
+            os.path.join(harness.BASE_DIR, "state.json"))
 
 
 class Boom(Exception):
@@ -88,7 +108,7 @@ def test_remote_online_and_everything_stopped_even_on_failure():
     through an exception, no PID it started is alive, the namespace and
     veth are gone and the host files are as before."""
     require_live_cluster()
-    before = snapshot_files()
+    before = snapshot_locked()
     cluster = LiveCluster(remotes=["rn1"])
     with pytest.raises(Boom):
         with cluster:
@@ -261,23 +281,29 @@ with cluster:
 
 def run_child(mode):
     """A separate Python process that starts a cluster and then gets
-    SIGTERM (TERM) or is SIGKILLed by us (KILL)."""
+    SIGTERM (TERM) or is SIGKILLed by us (KILL).  After a KILL the machine
+    lock is taken at once (blocking) and its fd returned, so that no other
+    run cleans up the dead run's cluster before this test looks at it."""
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, TESTS_DIR, mode],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock_fd = None
     try:
         line = child.stdout.readline()
         assert line, child.stderr.read()
         started = json.loads(line)
         print(f"child cluster logs: {started['scratch']}")
         if mode == "KILL":
+            lock_fd = os.open(os.path.join(harness.BASE_DIR, "lock"),
+                              os.O_RDWR)
             child.kill()
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
         rc = child.wait(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    return rc, started
+    return rc, started, lock_fd
 
 
 def test_sigterm_and_sigkill_of_the_test_process_are_cleaned_up():
@@ -285,21 +311,26 @@ def test_sigterm_and_sigkill_of_the_test_process_are_cleaned_up():
     after SIGKILL (no Python cleanup possible) the next run stops what the
     dead run's state file lists, by PID, before it starts."""
     require_live_cluster()
-    before = snapshot_files()
+    before = snapshot_locked()
 
-    rc, started = run_child("TERM")
+    rc, started, _ = run_child("TERM")
     assert rc != 0
     assert_all_gone(started["processes"], ["rn1"], before)
     shutil.rmtree(started["scratch"])
 
-    rc, started = run_child("KILL")
+    rc, started, lock_fd = run_child("KILL")
     assert rc == -signal.SIGKILL
-    # The cluster outlived the killed process...
-    assert all(pid_alive(p["pid"], p["starttime"])
-               for p in started["processes"])
-    assert "rn1" in netns_names()
-    # ...until the next run cleans it up.
     cluster = LiveCluster(remotes=["rn1"])
+    cluster._lock_fd = lock_fd  # start() uses the lock held since the kill
+    try:
+        # The cluster outlived the killed process...
+        assert all(pid_alive(p["pid"], p["starttime"])
+                   for p in started["processes"])
+        assert "rn1" in netns_names()
+    except BaseException:
+        cluster._release_lock()
+        raise
+    # ...until the next run cleans it up.
     with cluster:
         assert not any(pid_alive(p["pid"], p["starttime"])
                        for p in started["processes"])
