@@ -48,13 +48,15 @@ class HostMonitor:
     def step(self):
         """One read; returns the Assessment, or None if the cluster could
         not be read (then nothing is decided, nothing triggered)."""
-        now = self.clock()
         try:
             status = self.read()
         except pcmk.ClusterReadError as exc:
             self.log.error("cannot read the cluster, deciding nothing this "
                            "round: %s", exc)
             return None
+        # Stamped after the read: for "last seen online" the later bound
+        # is the safe one.
+        now = self.clock()
         assessment = decision.assess(status, self.policy, self.memory, now)
         self.memory.observe(status, now)
         self._log_verdicts(assessment)
