@@ -175,6 +175,7 @@ class Nova:
                 exc.host = exc.host or host
                 raise
             except (nova_exceptions.ClientException,
+                    nova_exceptions.UnsupportedVersion,
                     ks_exceptions.ClientException) as exc:
                 if (not is_transient(exc)
                         or time.monotonic() + delay > deadline):

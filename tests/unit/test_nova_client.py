@@ -109,3 +109,16 @@ def _defaults(cls):
     return {name: p.default for name, p in
             inspect.signature(cls.__init__).parameters.items()
             if p.default is not inspect.Parameter.empty}
+
+
+def test_a_cloud_without_microversions_is_one_clear_error():
+    from novaclient import exceptions
+
+    def attempt():
+        raise exceptions.UnsupportedVersion("Server doesn't support "
+                                            "microversions")
+
+    with pytest.raises(nova_client.NovaError) as error:
+        nova_client.Nova(cloud=None).retrying("negotiating", attempt)
+    assert error.value.reason == \
+        "negotiating: Server doesn't support microversions"
