@@ -77,7 +77,7 @@ class HostServers(base.NovaAction):
         keeps_off = client.api_version >= EVACUATE_KEEPS_OFF
         entries = [self._entry(s, tags, policy, keeps_off)
                    for s in servers]
-        entries.sort(key=lambda e: (not e.pop("_tagged"), e["name"] or "",
+        entries.sort(key=lambda e: (not e["tagged"], e["name"] or "",
                                     e["id"]))
         return {"host": host, "count": len(entries), "servers": entries}
 
@@ -122,7 +122,6 @@ class HostServers(base.NovaAction):
             "evacuated_vm_state": state_table.evacuated_vm_state(
                 row, power_state, keeps_off) if row else None,
             "reason": reason + (f"; tagged by {why}" if tagged else ""),
-            "_tagged": tagged,
         }
 
 
