@@ -465,6 +465,9 @@ class LiveCluster:
         directory (e.g. an alert's recipient file).
     cib_hook: callable(cib_root) to edit the seed CIB before it is used.
     fence_fail: targets for which fencing fails from the start.
+    host_files: {absolute path: text or (text, mode)} installed on the
+        host before the daemons start (mode defaults to 0755), removed or
+        restored at the end: see install_host_file().
     scratch_files: {name: text or (text, mode)} written into the scratch
         directory before the cluster starts (agents, scripts, configs;
         mode defaults to 0644; the directory is 0755 so hacluster, which
@@ -474,7 +477,8 @@ class LiveCluster:
     def __init__(self, remotes=("rn1",), fence_delay=0, reconnect_interval=5,
                  remote_monitor_interval=5, properties=None, resources=(),
                  constraints=(), alerts=(), cib_hook=None, fence_fail=(),
-                 scratch_files=None, start_timeout=90, stop_timeout=30,
+                 scratch_files=None, host_files=None, start_timeout=90,
+                 stop_timeout=30,
                  lock_timeout=None, scratch_dir=None):
         remotes = list(remotes)
         if not remotes or len(remotes) > MAX_REMOTES:
@@ -495,6 +499,7 @@ class LiveCluster:
         self.cib_hook = cib_hook
         self.initial_fence_fail = list(fence_fail)
         self.scratch_files = dict(scratch_files or {})
+        self.host_files = dict(host_files or {})
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.lock_timeout = lock_timeout if lock_timeout is not None else (
@@ -676,7 +681,20 @@ class LiveCluster:
         self._save_state()
         return True
 
+    def _makedirs(self, directory):
+        """mkdir -p, recording every directory created (removed at the
+        end if empty)."""
+        missing = []
+        while directory and not os.path.isdir(directory):
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        for directory in reversed(missing):
+            self.state["created_dirs"].append(directory)
+            self._save_state()
+            os.mkdir(directory, 0o755)
+
     def _install(self, path, content, mode, owner=None):
+        self._makedirs(os.path.dirname(path))
         self._backup(path)
         self.state["installed"].append(path)
         self._save_state()
@@ -742,10 +760,11 @@ class LiveCluster:
             f.write(cib)
         self._install(os.path.join(CIB_DIR, "cib.xml"), cib.decode(),
                       0o600, hacluster)
-        if not os.path.isdir(RA_RUN_DIR):
-            os.makedirs(RA_RUN_DIR)
-            self.state["created_dirs"].append(RA_RUN_DIR)
-            self._save_state()
+        self._makedirs(RA_RUN_DIR)
+        for path, content in self.host_files.items():
+            text, mode = (content if isinstance(content, tuple)
+                          else (content, 0o755))
+            self.install_host_file(path, text, mode)
 
     def seed_cib(self):
         """The whole seed configuration (bytes)."""
@@ -1043,6 +1062,17 @@ class LiveCluster:
             events.append(attrs)
         return events
 
+    def install_host_file(self, path, content, mode=0o755):
+        """Install a file anywhere on the host for this run (e.g. an OCF
+        agent under /usr/lib/ocf/resource.d/PROVIDER/): missing parent
+        directories are created, an existing file is backed up; at the end
+        the file is removed, the backup restored, the created directories
+        removed.  ``{scratch}`` in CONTENT stands for the scratch dir."""
+        if not os.path.isabs(path):
+            raise ValueError(f"not an absolute path: {path!r}")
+        self._install(path, content.replace("{scratch}", self.scratch),
+                      mode)
+
     def set_fence_failure(self, target, fail=True):
         """Make fencing of TARGET fail (exit 1) or succeed again."""
         with open(self.fence_fail_file) as f:
@@ -1288,7 +1318,7 @@ class LiveCluster:
                 os.chmod(entry["path"], entry["mode"])
             except OSError as exc:
                 errors.append("restore {}: {}".format(entry["path"], exc))
-        for directory in state.get("created_dirs", []):
+        for directory in reversed(state.get("created_dirs", [])):
             try:
                 os.rmdir(directory)
             except OSError:

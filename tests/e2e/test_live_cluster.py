@@ -58,6 +58,7 @@ def snapshot_files():
             return None
 
     return {
+        "test OCF provider": os.path.exists(TEST_PROVIDER),
         "corosync.conf": read(harness.COROSYNC_CONF),
         "fence agent": read(harness.FENCE_AGENT_PATH),
         "authkey": read(harness.AUTHKEY),
@@ -103,16 +104,33 @@ class Boom(Exception):
     pass
 
 
+TEST_PROVIDER = "/usr/lib/ocf/resource.d/ihae2etest"
+DUMMY_AGENT = "/usr/lib/ocf/resource.d/pacemaker/Dummy"
+
+
 def test_remote_online_and_everything_stopped_even_on_failure():
     """(1) the remote node comes online; (5) after the context exits, here
     through an exception, no PID it started is alive, the namespace and
     veth are gone and the host files are as before."""
     require_live_cluster()
     before = snapshot_locked()
-    cluster = LiveCluster(remotes=["rn1"])
+    # An OCF agent installed for the run in a provider directory of its
+    # own, as issue 7's agent will be (here: a copy of ocf:pacemaker:Dummy).
+    with open(DUMMY_AGENT) as f:
+        agent = f.read()
+    cluster = LiveCluster(
+        remotes=["rn1"],
+        host_files={TEST_PROVIDER + "/Dummy": agent},
+        resources=['<primitive id="ihatest" class="ocf" '
+                   'provider="ihae2etest" type="Dummy"/>'],
+        constraints=avoid_remotes("ihatest", ["rn1"]))
     with pytest.raises(Boom):
         with cluster:
             print(f"live cluster logs: {cluster.scratch}")
+            assert os.access(TEST_PROVIDER + "/Dummy", os.X_OK)
+            cluster.wait_for(
+                lambda x: resource_attrs(x, "ihatest")["role"] == "Started",
+                20, "ihatest started")
             xml = cluster.crm_mon_xml()
             assert has_quorum(xml)
             assert node_attrs(xml, "cn1")["online"] == "true"
