@@ -14,6 +14,15 @@ Usage::
         killed_at = cluster.kill_remote("rn1")
         cluster.wait_for(lambda x: node_attrs(x, "rn1")["unclean"] == "true")
 
+API (see each docstring): ``kill_remote``, ``restart_remote``,
+``wait_for(predicate on crm_mon XML)``, ``crm_mon_xml``, ``fence_calls``
+(from the recorder's log), ``fence_history`` (stonith_admin --history NODE
+--verbose), ``set_fence_failure``, ``remote_connected`` (CIB view: crm_mon
+shows a remote being reconnected as online), ``install_host_file``,
+``started_processes``; helpers ``node_attrs``, ``resource_attrs``,
+``has_quorum``, ``remote_online``, ``avoid_remotes``.  In pytest use the
+``start_live_cluster`` / ``live_cluster`` fixtures of conftest.py.
+
 Every daemon is started with its PID recorded (also in a state file, so a
 run killed with SIGKILL is cleaned up by the next one) and stopped by that
 PID in the documented order: pacemakerd (TERM, wait), the remote daemons,
