@@ -45,6 +45,8 @@ MISTRAL_ACTIONS = [
     ("instance_ha.wait_for_server = "
      "instance_ha.actions.wait_for_server:WaitForServer"),
     "instance_ha.stop = instance_ha.actions.stop:Stop",
+    ("instance_ha.instance_restart_plan = "
+     "instance_ha.actions.instance_restart_plan:InstanceRestartPlan"),
     "instance_ha.start = instance_ha.actions.start:Start",
 ]
 

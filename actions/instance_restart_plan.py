@@ -1,0 +1,72 @@
+"""Plan the recovery of one crashed VM (the state table's instance_down
+rows), with a guard against restarting a VM that keeps crashing."""
+
+import datetime
+
+from instance_ha import nova_client
+from instance_ha import state_table
+from instance_ha.actions import base
+
+
+class InstanceRestartPlan(base.NovaAction):
+    """Read-only: the server's row of the instance_down table and how
+    often Nova started it within the last ``window`` seconds (its
+    instance actions, whoever asked).  ``plan`` is ``restart`` when the
+    row has steps and the server was started fewer than ``max_restarts``
+    times in the window, else ``skip`` with the reason."""
+
+    def __init__(self, server, max_restarts=3, window=3600):
+        self.server = server
+        self.max_restarts = max_restarts
+        self.window = window
+
+    def check(self):
+        base.require_text("server", self.server)
+        base.require_number("max_restarts", self.max_restarts, minimum=1)
+        base.require_number("window", self.window)
+
+    def act(self, nova):
+        return nova.retrying(f"planning the restart of {self.server}",
+                             lambda: self._attempt(nova),
+                             server=self.server)
+
+    def _attempt(self, nova):
+        client = nova.client()
+        server = nova.server(self.server, client)
+        vm_state = nova_client.vm_state_of(server)
+        starts = self._recent_starts(nova, client)
+        plan = {"id": self.server, "name": server.get("name"),
+                "vm_state": vm_state,
+                "host": nova_client.host_of(server),
+                "recent_starts": starts, "steps": [],
+                "expected_vm_state": None, "plan": "skip"}
+        try:
+            row = state_table.row(state_table.INSTANCE_DOWN, vm_state)
+        except KeyError:
+            return {**plan, "reason": f"{vm_state}: no instance_down row "
+                                      "(active, stopped, resized); left "
+                                      "alone"}
+        if starts >= self.max_restarts:
+            return {**plan, "reason": (
+                f"started {starts} times in the last {self.window} s "
+                f"(limit {self.max_restarts}): a crash loop, not "
+                "restarting it; an operator must look at it")}
+        return {**plan, "steps": list(row.steps),
+                "expected_vm_state": row.after, "plan": "restart",
+                "reason": row.note}
+
+    def _recent_starts(self, nova, client):
+        actions = nova.get(f"/servers/{self.server}/os-instance-actions",
+                           client)["instanceActions"]
+        since = (datetime.datetime.now(datetime.timezone.utc)
+                 - datetime.timedelta(seconds=self.window))
+        return sum(1 for action in actions
+                   if action.get("action") == "start"
+                   and _utc(action.get("start_time")) >= since)
+
+
+def _utc(text):
+    when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when
