@@ -88,6 +88,8 @@ def is_transient(exc):
     code = status_of(exc)
     if code in TRANSIENT_STATUSES:
         return True
+    if code == 500:
+        return getattr(exc, "retryable_read", False)
     return code == 409 and "while it is in task_state" in message_of(exc)
 
 
@@ -187,9 +189,16 @@ class Nova:
                 delay = min(delay * 2, RETRY_MAX_DELAY)
 
     def get(self, path, client=None):
-        """GET a compute API path; the decoded body."""
+        """GET a compute API path; the decoded body.  A 500 answered to a
+        read is marked retryable: the read changed nothing (a 500 answered
+        to a POST may have been carried out, and is final)."""
         client = client or self.client()
-        _, body = client.client.get(path)
+        try:
+            _, body = client.client.get(path)
+        except nova_exceptions.ClientException as exc:
+            if status_of(exc) == 500:
+                exc.retryable_read = True
+            raise
         return body
 
     def post(self, path, body, client=None):

@@ -227,6 +227,13 @@ def test_retries_a_503_on_the_list(cloud):
         operation="servers.detail")] == [503, 200]
 
 
+def test_retries_a_500_on_the_list_because_a_read_changes_nothing(cloud):
+    cloud.model.faults.add("servers.detail", status=500, times=2)
+    assert run(HostServers({"host": "compute1"}))["count"] == 2
+    assert [c.status for c in cloud.nova_calls(
+        operation="servers.detail")] == [500, 500, 200]
+
+
 def test_state_table_rows_match_the_classifier():
     for row in state_table.TABLE:
         if row.event != state_table.HOST_DOWN:
