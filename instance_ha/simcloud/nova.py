@@ -7,6 +7,7 @@ import dataclasses
 import re
 import typing
 import uuid
+from urllib import parse
 
 from instance_ha.simcloud import errors
 from instance_ha.simcloud import microversion
@@ -155,7 +156,8 @@ def list_servers(call, detail):
             and ("default" in task_states or s.task_state in task_states)))
         and all(str(field(s)) == value for field, value in exact)]
     selected.sort(key=lambda s: (s.created_at, s.number), reverse=True)
-    page, links = _paginate(call, selected, "servers")
+    page, links = _paginate(call, selected,
+                            "servers/detail" if detail else "servers")
     if detail:
         items = [views.server_detail(cloud, s, context, call.version,
                                      call.base_url) for s in page]
@@ -196,10 +198,16 @@ def _paginate(call, items, collection, key=lambda item: item.id):
         items = items[keys.index(marker) + 1:]
     page = items[:limit]
     links = []
-    if page and len(page) == limit and len(items) > limit:
+    # As Nova's ViewBuilder._get_collection_links: a full page has a next
+    # link (even when nothing follows) carrying every request parameter,
+    # filters included, with the marker replaced.
+    if page and len(page) == limit:
+        params = [(name, value) for name, values in query.items()
+                  if name != "marker" for value in values]
+        params.append(("marker", str(key(page[-1]))))
         links = [{"rel": "next", "href": (
-            f"{call.base_url}/v2.1/{collection}?limit={limit}"
-            f"&marker={key(page[-1])}")}]
+            f"{call.base_url}/v2.1/{collection}?"
+            f"{parse.urlencode(params)}")}]
     return page, links
 
 

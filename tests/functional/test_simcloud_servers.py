@@ -84,6 +84,33 @@ def test_max_limit_and_paging(simcloud_factory):
     assert body["servers_links"][0]["rel"] == "next"
 
 
+def test_next_link_keeps_the_filters_and_follows_a_full_page(
+        simcloud_factory):
+    """Nova's next link repeats every request parameter (host filter
+    included) with a new marker, and is given whenever a page is full."""
+    from urllib import parse
+
+    config = testing.small_topology(hosts=2, vms_per_host=3)
+    sim = simcloud_factory(config)
+    response = testing.request(
+        sim, "GET", "/servers/detail?all_tenants=1&host=compute1&limit=2")
+    body = response.json()
+    link = body["servers_links"][0]["href"]
+    url = parse.urlsplit(link)
+    assert url.path.endswith("/v2.1/servers/detail")
+    params = parse.parse_qs(url.query)
+    assert params["host"] == ["compute1"]
+    assert params["all_tenants"] == ["1"]
+    assert params["marker"] == [body["servers"][-1]["id"]]
+    rest = testing.request(sim, "GET", link.split("/v2.1", 1)[1]).json()
+    assert [s["OS-EXT-SRV-ATTR:host"] for s in rest["servers"]] \
+        == ["compute1"]
+    full = testing.request(
+        sim, "GET", "/servers?all_tenants=1&host=compute1&limit=3").json()
+    assert len(full["servers"]) == 3
+    assert full["servers_links"][0]["rel"] == "next"
+
+
 def test_server_view_for_admin_and_member(simcloud):
     nova = testing.nova(simcloud, "2.73")
     server = one_on(nova, "compute1")
