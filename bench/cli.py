@@ -1,0 +1,120 @@
+"""``python -m bench [--quick | --all] [--only TEXT] [--repeats N]
+[--name NAME] [--no-masakari]``: run a set, print the tables, write the
+JSON to bench/results/<UTC date-time>-<name>.json."""
+
+import argparse
+import copy
+import sys
+import time
+
+from bench import lab as lab_module
+from bench import masakari_peer
+from bench import report
+from bench import scenarios
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="instance-ha recovery benchmarks against the "
+                    "simulated cloud (and Masakari's engine side by side)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--quick", dest="set", action="store_const",
+                       const="quick", help="smoke run, 1-2 minutes")
+    which.add_argument("--all", dest="set", action="store_const",
+                       const="all", help="every combination (hours)")
+    parser.set_defaults(set="full")
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only scenarios whose label contains "
+                             "this text (repeatable), e.g. 'N=10 ' or "
+                             "rack or side")
+    parser.add_argument("--repeats", type=int,
+                        help="runs per scenario (overrides the set's)")
+    parser.add_argument("--name", help="results file name (default: the "
+                                       "set's name)")
+    parser.add_argument("--no-masakari", action="store_true",
+                        help="skip the side-by-side with Masakari")
+    parser.add_argument("--list", action="store_true",
+                        help="print the scenarios of the set and exit")
+    return parser.parse_args(argv)
+
+
+def selected(args):
+    chosen = []
+    for spec in copy.deepcopy(scenarios.SETS[args.set]["scenarios"]):
+        name = scenarios.label(spec)
+        if args.only and not any(text in name + " " for text in args.only):
+            continue
+        if args.no_masakari and spec["kind"] == "side_by_side":
+            continue
+        if args.repeats:
+            spec["repeats"] = args.repeats
+            if spec["kind"] == "side_by_side":
+                spec["masakari_default_repeats"] = min(
+                    spec["masakari_default_repeats"], args.repeats)
+        chosen.append(spec)
+    return chosen
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    specs = selected(args)
+    if args.list:
+        for spec in specs:
+            print(f"{scenarios.label(spec)}  x{spec['repeats']}")
+        return 0
+    if not specs:
+        print("no scenario selected", file=sys.stderr)
+        return 2
+    started = report.now()
+    name = args.name or args.set
+    path = report.path_for(name, started)
+    document = {
+        "set": args.set, "name": name, "argv": sys.argv[1:],
+        "started": started.isoformat(timespec="seconds"),
+        "machine": report.machine(), "git_head": report.git_head(),
+        "notes": {
+            "dropped": scenarios.dropped_from(args.set),
+            "poll_interval": "matrix and rack: poll_interval = L/4; "
+                             "side-by-side: the workflow's defaults",
+        },
+        "scenarios": [],
+    }
+    peer = None
+    if any(s["kind"] == "side_by_side" for s in specs):
+        peer = masakari_peer.MasakariPeer()
+        peer.ensure()
+    clock = time.monotonic()
+    lab = lab_module.Lab()
+    try:
+        print(f"starting the embedded Mistral in {lab.workdir} ...",
+              flush=True)
+        lab.start()
+        document["mistral_startup_s"] = lab.startup_seconds
+        document["mistral_pid"] = lab.pid
+        print(f"ready in {lab.startup_seconds} s (pid {lab.pid})",
+              flush=True)
+        for spec in specs:
+            label = scenarios.label(spec)
+            print(f"{label} x{spec['repeats']}", flush=True)
+            section_started = time.monotonic()
+            result = scenarios.run(spec, lab, peer,
+                                   lambda text: print(text, flush=True))
+            result["label"] = label
+            result["seconds"] = round(time.monotonic() - section_started, 1)
+            document["scenarios"].append(result)
+            document["duration_s"] = round(time.monotonic() - clock, 1)
+            report.write(path, document)
+    finally:
+        lab.stop()
+    document["finished"] = report.now().isoformat(timespec="seconds")
+    document["duration_s"] = round(time.monotonic() - clock, 1)
+    report.write(path, document)
+    print()
+    print(report.render(report.recovery_table(document["scenarios"])))
+    print()
+    print(report.render(report.side_by_side_table(document["scenarios"])))
+    print()
+    print(f"{len(specs)} scenarios in {document['duration_s']} s; "
+          f"results: {path}")
+    return 0

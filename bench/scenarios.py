@@ -1,0 +1,228 @@
+"""What the bench measures, as data: the sets (quick, full, all) and how
+each kind of scenario is run and summarised."""
+
+import math
+import statistics
+
+from bench import lab as lab_module
+from bench import masakari_peer
+from bench import trials
+
+# The workflow polls a VM every poll_interval; in the matrix it is L/4 so
+# that the result measures the engine, not the poll quantum (the
+# side-by-side keeps the workflow's defaults).
+POLL_SHARE = 0.25
+
+
+def matrix(n, c, latency, repeats):
+    return {"kind": "matrix", "n": n, "concurrency": c, "latency": latency,
+            "poll_interval": latency * POLL_SHARE, "repeats": repeats}
+
+
+def rack(hosts, vms, c, latency, repeats):
+    return {"kind": "rack", "hosts": hosts, "n": vms, "concurrency": c,
+            "latency": latency, "poll_interval": latency * POLL_SHARE,
+            "repeats": repeats}
+
+
+def side_by_side(n, latency, repeats, masakari_default_repeats):
+    return {"kind": "side_by_side", "n": n, "latency": latency,
+            "repeats": repeats,
+            "masakari_default_repeats": masakari_default_repeats}
+
+
+N_VALUES = (10, 200, 1000)
+C_VALUES = (1, 10, 50)
+L_VALUES = (0.5, 2.0)
+
+
+def ideal(n, c, latency):
+    return math.ceil(n / c) * latency
+
+
+def _estimate(n, c, latency):
+    """A rough lower bound of one trial's duration on the 2-core machine:
+    the ideal, or the embedded Mistral's throughput (measured about 2-3
+    VMs/s at any concurrency), whichever is slower."""
+    return max(ideal(n, c, latency), n / 2.5) + 4
+
+
+# Dropped from "full" (kept in "all"); the reasons go into the report.
+DROPPED = {
+    (200, 1, 0.5): "C=1: 200 sequential VMs, about 400 s a run",
+    (200, 1, 2.0): "C=1: ideal 400 s a run",
+    (1000, 1, 0.5): "C=1: ideal 500 s a run",
+    (1000, 1, 2.0): "C=1: ideal 2000 s a run",
+    (1000, 10, 0.5): "N=1000: Mistral-bound, about 7 min a run at any C",
+    (1000, 10, 2.0): "N=1000: ideal 200 s, Mistral-bound about 7 min",
+    (1000, 50, 2.0): "N=1000: Mistral-bound; same as L=0.5 within noise",
+    (200, 10, 0.5): "N=200: Mistral-bound, C=50 shows the same bound",
+}
+
+SETS = {
+    "quick": {
+        "description": "smoke: every kind once, small (1-2 minutes "
+                       "plus the Mistral start)",
+        "scenarios": [matrix(10, 1, 0.5, 1), matrix(10, 10, 0.5, 1),
+                      rack(3, 5, 10, 0.5, 1),
+                      side_by_side(5, 0.5, 1, 0)],
+    },
+    "full": {
+        "description": "the default: the matrix minus the dropped "
+                       "combinations, a rack, the side-by-side",
+        "scenarios": (
+            [matrix(n, c, lat, 3 if n <= 200 else 1)
+             for n in N_VALUES for c in C_VALUES for lat in L_VALUES
+             if (n, c, lat) not in DROPPED]
+            + [rack(10, 10, 10, 2.0, 3), rack(10, 10, 10, 60.0, 1),
+               side_by_side(20, 2.0, 3, 1)]),
+    },
+    "all": {
+        "description": "every combination of the issue (hours)",
+        "scenarios": (
+            [matrix(n, c, lat, 3) for n in N_VALUES for c in C_VALUES
+             for lat in L_VALUES]
+            + [rack(10, 10, 10, 2.0, 3), rack(10, 10, 10, 60.0, 3),
+               side_by_side(20, 2.0, 3, 3)]),
+    },
+}
+
+
+def dropped_from(name):
+    if name == "all":
+        return {}
+    kept = {(s["n"], s["concurrency"], s["latency"])
+            for s in SETS[name]["scenarios"] if s["kind"] == "matrix"}
+    return {f"N={n} C={c} L={lat}": why
+            for (n, c, lat), why in DROPPED.items() if (n, c, lat) not in kept}
+
+
+def label(spec):
+    if spec["kind"] == "matrix":
+        return (f"N={spec['n']} C={spec['concurrency']} "
+                f"L={spec['latency']}")
+    if spec["kind"] == "rack":
+        return (f"rack {spec['hosts']}x{spec['n']} "
+                f"C={spec['concurrency']} L={spec['latency']}")
+    return f"side-by-side N={spec['n']} L={spec['latency']}"
+
+
+# -- running -------------------------------------------------------------
+
+def run(spec, lab, peer, echo):
+    if spec["kind"] == "matrix":
+        return _run_matrix(spec, lab, echo)
+    if spec["kind"] == "rack":
+        return _run_rack(spec, lab, echo)
+    return _run_side_by_side(spec, lab, peer, echo)
+
+
+def _wf_input(spec):
+    return {"concurrency": spec["concurrency"],
+            "poll_interval": spec["poll_interval"]}
+
+
+def _run_matrix(spec, lab, echo):
+    config = lab_module.topology(1, spec["n"], spec["latency"])
+    runs = []
+    for r in range(spec["repeats"]):
+        result = trials.instance_ha(lab, config, ["compute1"],
+                                    _wf_input(spec))
+        echo(f"  run {r + 1}: {result['total_s']} s "
+             f"({result['states'][0]}, {result['vms_moved']} moved)")
+        runs.append(result)
+    best = ideal(spec["n"], spec["concurrency"], spec["latency"])
+    return {"spec": spec, "ideal_s": best, "runs": runs,
+            "summary": summarise(runs, best, spec["n"])}
+
+
+def _run_rack(spec, lab, echo):
+    hosts = [f"compute{h}" for h in range(1, spec["hosts"] + 1)]
+    config = lab_module.topology(spec["hosts"], spec["n"], spec["latency"])
+    runs = []
+    for r in range(spec["repeats"]):
+        result = trials.instance_ha(lab, config, hosts, _wf_input(spec),
+                                    poll=0.25)
+        echo(f"  run {r + 1}: {result['total_s']} s, in flight max "
+             f"{result['evacuations_in_flight_max']} evacuations")
+        runs.append(result)
+    best = ideal(spec["n"], spec["concurrency"], spec["latency"])
+    summary = summarise(runs, best, spec["n"] * spec["hosts"])
+    summary["bound_hosts_x_concurrency"] = (spec["hosts"]
+                                            * spec["concurrency"])
+    return {"spec": spec, "ideal_s": best, "runs": runs,
+            "summary": summary}
+
+
+def _run_side_by_side(spec, lab, peer, echo):
+    """instance-ha at the workflow's defaults (concurrency 10, poll 2 s)
+    and Masakari at its defaults and with its fixed sleep at zero, on the
+    same host and VMs (the same config, fresh cloud each), interleaved."""
+    config = lab_module.topology(1, spec["n"], spec["latency"])
+    engines = {"instance-ha": [], "masakari-sleeps-0": [],
+               "masakari-default": []}
+    for r in range(spec["repeats"]):
+        order = ["instance-ha", "masakari-sleeps-0"]
+        if r % 2:
+            order.reverse()
+        if r < spec["masakari_default_repeats"]:
+            order.append("masakari-default")
+        for engine in order:
+            if engine == "instance-ha":
+                result = trials.instance_ha(lab, config, ["compute1"], {})
+            else:
+                settings = (masakari_peer.SLEEPS_ZERO
+                            if engine == "masakari-sleeps-0"
+                            else masakari_peer.DEFAULTS)
+                result = trials.masakari(peer, config, "compute1", settings)
+            echo(f"  run {r + 1} {engine}: {result['total_s']} s, "
+                 f"first evacuate at "
+                 f"{result['milestones_s']['first_evacuate']} s")
+            engines[engine].append(result)
+    summaries = {engine: summarise(runs, None, spec["n"])
+                 for engine, runs in engines.items() if runs}
+    base = summaries["instance-ha"]["total_s"]
+    for summary in summaries.values():
+        summary["ratio_to_instance_ha"] = round(summary["total_s"] / base,
+                                                2)
+    return {"spec": spec, "runs": engines, "summary": summaries}
+
+
+def summarise(runs, best, n):
+    """Medians over the runs (and min/max of the total)."""
+    def med(key, getter=None):
+        values = [getter(r) if getter else r.get(key) for r in runs]
+        values = [v for v in values if v is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    totals = [r["total_s"] for r in runs]
+    summary = {
+        "runs": len(runs),
+        "total_s": med("total_s"),
+        "total_min_s": min(totals), "total_max_s": max(totals),
+        "first_evacuate_s": med(None,
+                                lambda r: r["milestones_s"]["first_evacuate"]),
+        "service_down_s": med(None,
+                              lambda r: r["milestones_s"]["service_down"]),
+        "last_evacuation_done_s": med("last_evacuation_done_s"),
+        "calls_per_vm": med("calls_per_vm"),
+        "calls_per_vm_without_keystone": med("calls_per_vm_without_keystone"),
+        "polls_per_vm": med("polls_per_vm"),
+        "evacuations_in_flight_max": med("evacuations_in_flight_max"),
+        "vm_work_in_flight_max": med("vm_work_in_flight_max"),
+        "vms_moved_min": min(r["vms_moved"] for r in runs),
+        "double_evacuations_max": max(r["double_evacuations"] for r in runs),
+        "all_succeeded": all(
+            set(r.get("states", ["SUCCESS"])) == {"SUCCESS"}
+            and not r.get("error") for r in runs),
+    }
+    if best is not None:
+        summary["ideal_s"] = best
+        summary["ratio_to_ideal"] = round(summary["total_s"] / best, 2)
+        summary["overhead_s"] = round(summary["total_s"] - best, 2)
+    if "mistral_cpu_s" in runs[0]:
+        summary["mistral_cpu_s"] = med("mistral_cpu_s")
+        summary["mistral_peak_rss_mib"] = med("mistral_peak_rss_mib")
+        summary["mistral_db_growth_per_1000_vms_mib"] = med(
+            None, lambda r: r["mistral_db_growth_bytes"] / n * 1000 / 2**20)
+    return summary
