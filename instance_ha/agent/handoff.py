@@ -1,0 +1,51 @@
+"""Start one failure's workflow run under a deterministic id.
+
+Attempt 0 has hostmonitor's id, ``trigger.execution_id(host, fenced_at)``
+(so the agent, the ``instance-ha hostmonitor`` daemon and any controller
+name the same execution); attempt N > 0 (a restart by the watchdog) has
+``uuid5(namespace, failure_key + "#N")``.  Every id is POSTed with
+``/v2/executions`` and Mistral returns the existing execution for an id it
+already has: exactly once per (failure, attempt), by construction,
+whoever asks and however often.
+"""
+
+import json
+import uuid
+
+from instance_ha.hostmonitor import trigger
+
+
+def execution_id(host, fenced_at, attempt=0):
+    if attempt == 0:
+        return trigger.execution_id(host, fenced_at)
+    key = trigger.failure_key(host, fenced_at)
+    return str(uuid.uuid5(trigger.EXECUTION_NAMESPACE, f"{key}#{attempt}"))
+
+
+def attempt_of(host, fenced_at, execution_id_, limit=100):
+    """Which attempt ``execution_id_`` is for this failure, or None."""
+    for attempt in range(limit):
+        if execution_id(host, fenced_at, attempt) == execution_id_:
+            return attempt
+    return None
+
+
+def body(host, fenced_at, attempt, workflow, on_shared_storage, origin):
+    description = trigger.description(host, fenced_at, origin)
+    if attempt:
+        description += f", attempt {attempt + 1}"
+    return {
+        "id": execution_id(host, fenced_at, attempt),
+        "workflow_name": workflow,
+        "input": json.dumps(trigger.workflow_input(host,
+                                                   on_shared_storage)),
+        "description": description,
+    }
+
+
+def start(client, host, fenced_at, attempt, workflow, on_shared_storage,
+          origin):
+    """The execution of this (failure, attempt): created, or the existing
+    one.  Raises what python-mistralclient raises."""
+    return client.executions._create("/executions", body(
+        host, fenced_at, attempt, workflow, on_shared_storage, origin))

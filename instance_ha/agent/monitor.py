@@ -1,0 +1,283 @@
+"""One monitor pass of the agent: read, decide, hand over, watch.
+
+1. Read Pacemaker (``hostmonitor.read_cluster``: crm_mon XML with the fence
+   history) and decide per node with hostmonitor's Memory and Debounce,
+   kept in the state file between two monitors.
+2. For each stable ``failed_fenced`` host the gate lets through (quorum,
+   mass-failure threshold) and whose evacuation delay has passed: unless
+   the CIB record (``instance-ha-evacuation``, lifetime forever) already
+   names this failure, start the workflow under the failure's
+   deterministic id and record it.  Never anything for a host whose
+   fencing is not confirmed: that is hostmonitor's ``failed_unfenced``.
+3. Watch every failure handed over (watchdog.Watchdog).  A failure known
+   only from the CIB record (the agent moved to this controller) is
+   picked up from it.
+4. A host online again (stable): its record is cleared, so its next
+   failure is a new one.
+
+Nothing here fails the resource: a cluster that cannot be read, an
+unreachable Mistral or CIB is logged and the next monitor tries again.
+"""
+
+import datetime
+import socket
+
+from instance_ha.agent import handoff
+from instance_ha.agent import watchdog as watchdog_module
+
+FAILED_FENCED = "failed_fenced"
+ONLINE = "online"
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Dependencies:
+    """What a monitor pass talks to; tests replace parts of it."""
+
+    def __init__(self, config, log, clock=utcnow, read=None, store=None,
+                 connect=None, origin=None):
+        self.config = config
+        self.log = log
+        self.clock = clock
+        self._read = read
+        self._store = store
+        self._connect = connect
+        self._client = None
+        self.origin = origin or (f"ocf:openstack:instance-ha on "
+                                 f"{socket.gethostname()}")
+
+    def read(self):
+        if self._read is not None:
+            return self._read()
+        from instance_ha.hostmonitor import crm_mon
+
+        return crm_mon.read_cluster(timeout=self.config.request_timeout)
+
+    @property
+    def store(self):
+        if self._store is None:
+            from instance_ha.hostmonitor import store
+
+            self._store = store.CibStore(timeout=self.config.request_timeout)
+        return self._store
+
+    def client(self):
+        """A Mistral client; raises mistral_client.MistralError."""
+        if self._client is None:
+            if self._connect is not None:
+                self._client = self._connect()
+            else:
+                from instance_ha import mistral_client
+
+                self._client = mistral_client.connect(
+                    mistral_url=self.config.mistral_url or None,
+                    cloud=self.config.cloud or None,
+                    clouds_yaml=self.config.clouds_yaml or None,
+                    timeout=self.config.request_timeout)
+        return self._client
+
+
+def run(state, deps):
+    """One pass; updates ``state`` (the state file's dict) in place."""
+    from instance_ha.hostmonitor import decision
+    from instance_ha.hostmonitor import pcmk
+    from instance_ha.hostmonitor import store as store_module
+    from instance_ha.hostmonitor import trigger
+
+    config, log = deps.config, deps.log
+    policy = config.policy()
+    memory = decision.Memory.from_dict(state.get("memory") or {})
+    debounce = decision.Debounce.from_dict(policy.debounce,
+                                           state.get("debounce") or {})
+    try:
+        status = deps.read()
+    except pcmk.ClusterReadError as exc:
+        log.error("cannot read the cluster, deciding nothing this time: %s",
+                  exc)
+        _watch(state, deps, None)
+        return None
+    now = deps.clock()
+    assessment = decision.assess(status, policy, memory, now)
+    memory.observe(status, now)
+    state["memory"] = memory.as_dict()
+    _log_verdicts(state, assessment, log)
+    if assessment.held:
+        log.error("MASS FAILURE, NOTHING TRIGGERED: %s", assessment.held)
+    if not assessment.quorum:
+        log.warning("no quorum: nothing is triggered")
+    stable = debounce.update(assessment)
+    state["debounce"] = debounce.as_dict()
+    allowed = {v.name for v in assessment.to_trigger}
+
+    records = _records(deps)
+    for verdict in stable:
+        if verdict.decision == FAILED_FENCED and verdict.name in allowed:
+            _hand_over(state, deps, verdict, records, trigger,
+                       store_module)
+        elif verdict.decision == ONLINE:
+            _forget(state, deps, verdict.name, records, store_module)
+    _adopt(state, assessment, records, deps, trigger)
+    _watch(state, deps, records)
+    return assessment
+
+
+def _records(deps):
+    from instance_ha.hostmonitor import store as store_module
+
+    try:
+        return deps.store.all()
+    except store_module.StoreError as exc:
+        deps.log.error("cannot read the handoff records in the CIB (the "
+                       "execution ids still prevent a second run): %s", exc)
+        return None
+
+
+def _log_verdicts(state, assessment, log):
+    logged = state.setdefault("logged", {})
+    for verdict in assessment.verdicts:
+        current = [verdict.decision, verdict.reason]
+        if logged.get(verdict.name) != current:
+            logged[verdict.name] = current
+            log.info("%s %s: %s: %s", verdict.type, verdict.name,
+                     verdict.decision, verdict.reason)
+
+
+def _hand_over(state, deps, verdict, records, trigger, store_module):
+    config, log = deps.config, deps.log
+    host, fenced_at = verdict.name, verdict.fenced_at
+    failure = trigger.failure_key(host, fenced_at)
+    watch = state.setdefault("watch", {})
+    previous = (records or {}).get(host)
+    if previous is not None and previous.failure == failure:
+        if failure not in watch:
+            _adopt_one(state, deps, host, fenced_at, previous)
+        return
+    if failure in watch:
+        return  # started by us; the record could not be written
+    waited = (deps.clock() - fenced_at).total_seconds()
+    if waited < config.evacuation_delay:
+        log.info("%s: fenced %d s ago; evacuation starts after %d s "
+                 "(evacuation_delay)", host, waited, config.evacuation_delay)
+        return
+    try:
+        client = deps.client()
+        execution = handoff.start(client, host, fenced_at, 0,
+                                  config.workflow, config.on_shared_storage,
+                                  deps.origin)
+    except Exception as exc:  # noqa: BLE001 - any client error: next time
+        log.error("%s: could not start the evacuation workflow, will retry "
+                  "at the next monitor: %s", host, _describe(exc))
+        return
+    log.warning("%s: failed and fenced (%s); evacuation handed to Mistral: "
+                "execution %s (%s)", host, verdict.reason, execution.id,
+                execution.state)
+    watch[failure] = watchdog_module.new_entry(
+        host, fenced_at, failure, 0, execution.id, deps.clock())
+    _record(deps, watch[failure], store_module)
+
+
+def _record(deps, entry, store_module):
+    handoff_record = store_module.Handoff(
+        host=entry["host"], execution_id=entry["execution_id"],
+        failure=entry["failure"])
+    try:
+        deps.store.record(handoff_record)
+    except store_module.StoreError as exc:
+        deps.log.error("%s: execution %s not recorded in the CIB (a repeat "
+                       "lands on the same execution): %s", entry["host"],
+                       entry["execution_id"], exc)
+
+
+def _adopt(state, assessment, records, deps, trigger):
+    """Failures recorded in the CIB by another controller's agent (or
+    before this one restarted) and not yet watched here."""
+    for host, record in (records or {}).items():
+        verdict = assessment.verdict(host)
+        if verdict is None or verdict.decision == ONLINE:
+            continue
+        watch = state.setdefault("watch", {})
+        if any(entry["host"] == host for entry in watch.values()):
+            continue
+        fenced_at = _fenced_at(record.failure, host)
+        if fenced_at is not None:
+            _adopt_one(state, deps, host, fenced_at, record)
+
+
+def _adopt_one(state, deps, host, fenced_at, record):
+    attempt = handoff.attempt_of(host, fenced_at, record.execution_id)
+    if attempt is None:
+        deps.log.warning("%s: CIB record names execution %s, not one of "
+                         "this failure's ids; not watched", host,
+                         record.execution_id)
+        return
+    state.setdefault("watch", {})[record.failure] = watchdog_module.new_entry(
+        host, fenced_at, record.failure, attempt, record.execution_id,
+        deps.clock())
+    deps.log.info("%s: watching execution %s (attempt %d) recorded in the "
+                  "CIB", host, record.execution_id, attempt + 1)
+
+
+def _fenced_at(failure, host):
+    prefix = f"{host}@"
+    if not failure.startswith(prefix):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(failure[len(prefix):])
+    except ValueError:
+        return None
+
+
+def _forget(state, deps, host, records, store_module):
+    watch = state.setdefault("watch", {})
+    for failure, entry in list(watch.items()):
+        if entry["host"] == host and (
+                watchdog_module.finished(entry)
+                or entry.get("outcome") is not None):
+            del watch[failure]
+    if records is None or host not in records:
+        return
+    try:
+        deps.store.clear(host)
+    except store_module.StoreError as exc:
+        deps.log.error("%s: back online, but its handoff record could not "
+                       "be cleared: %s", host, exc)
+        return
+    deps.log.info("%s: back online; handoff record cleared (a new failure "
+                  "will be a new recovery)", host)
+
+
+def _watch(state, deps, records):
+    from instance_ha.hostmonitor import store as store_module
+
+    watch = state.setdefault("watch", {})
+    pending = [e for e in watch.values() if not watchdog_module.finished(e)]
+    if not pending:
+        return
+    try:
+        client = deps.client()
+    except Exception as exc:  # noqa: BLE001
+        deps.log.error("cannot reach Mistral to watch %d recoveries, will "
+                       "retry at the next monitor: %s", len(pending),
+                       _describe(exc))
+        return
+    dog = watchdog_module.Watchdog(
+        client, deps.config, deps.log, deps.origin,
+        record=lambda entry: _record(deps, entry, store_module),
+        clock=deps.clock)
+    for entry in pending:
+        try:
+            dog.check(entry)
+        except Exception as exc:  # noqa: BLE001 - next monitor again
+            deps.log.error("%s: cannot follow execution %s, will retry at "
+                           "the next monitor: %s", entry["host"],
+                           entry["execution_id"], _describe(exc))
+
+
+def _describe(exc):
+    try:
+        from instance_ha import mistral_client
+    except ImportError:  # pragma: no cover
+        return str(exc)
+    return mistral_client.describe(exc)

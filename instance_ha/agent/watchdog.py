@@ -1,0 +1,180 @@
+"""Follow a failure's workflow run; fail a stalled one and start the next.
+
+Mistral alone does not finish a run whose engine died in the middle of a
+with-items (executions stay RUNNING for good, tasks IDLE: measured,
+shared/reference/mistral-facts.md 3.4).  At each monitor the agent looks
+at the run it started and at every execution below it (state and
+``updated_at``).  When none of that changed for ``watchdog_timeout``
+seconds, the unfinished executions are set to ERROR (children first, then
+the root) and the workflow starts again under the next deterministic id:
+safe, because the workflow is level-triggered and its actions look before
+they act.  No ``tasks.rerun(reset=False)``: on a with-items task it hangs.
+
+A run that ends in ERROR is reported and started again, up to
+``max_attempts`` runs per failure; then the agent says, loudly and
+repeatedly, that an operator must act, and does nothing more for it.
+
+One watched failure is a JSON-able dict (kept in the state file)::
+
+    {"host", "fenced_at" (ISO), "failure" (trigger.failure_key), "attempt",
+     "execution_id", "fingerprint", "progress_at" (ISO), "outcome"
+     (None | SUCCESS | ERROR | CANCELLED | EXHAUSTED), "alarm_at"}
+"""
+
+import datetime
+import hashlib
+
+from instance_ha.agent import handoff
+
+RUNNING_STATES = ("RUNNING", "IDLE")
+FAILED_STATES = ("ERROR", "CANCELLED")
+ALARM_EVERY = datetime.timedelta(minutes=10)
+
+
+def new_entry(host, fenced_at, failure, attempt, execution_id, now):
+    return {"host": host, "fenced_at": fenced_at.isoformat(),
+            "failure": failure, "attempt": attempt,
+            "execution_id": execution_id, "fingerprint": None,
+            "progress_at": now.isoformat(), "outcome": None,
+            "alarm_at": None}
+
+
+def finished(entry):
+    return entry.get("outcome") in ("SUCCESS", "EXHAUSTED")
+
+
+def fingerprint(executions):
+    text = "\n".join(sorted(f"{e.id} {e.state} {e.updated_at}"
+                            for e in executions))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Watchdog:
+    """``check(entry)`` once per monitor for each unfinished failure.
+
+    ``client``: python-mistralclient; ``record(entry)``: called after a
+    new attempt started (the CIB record follows the current execution);
+    ``log``: a logging.Logger.
+    """
+
+    def __init__(self, client, config, log, origin, record=None,
+                 clock=None):
+        self.client = client
+        self.config = config
+        self.log = log
+        self.origin = origin
+        self.record = record or (lambda entry: None)
+        self.clock = clock or (lambda: datetime.datetime.now(
+            datetime.timezone.utc))
+
+    def check(self, entry):
+        if finished(entry):
+            return
+        from mistralclient.api import base as mistral_base
+
+        host = entry["host"]
+        try:
+            execution = self.client.executions.get(entry["execution_id"])
+        except mistral_base.APIException as exc:
+            if getattr(exc, "error_code", None) != 404:
+                raise
+            self.log.warning("%s: execution %s is gone from Mistral; "
+                             "starting it again under the same id", host,
+                             entry["execution_id"])
+            self._start(entry, entry["attempt"])
+            return
+        state = execution.state
+        if state == "SUCCESS":
+            entry["outcome"] = "SUCCESS"
+            self.log.info("%s: recovery finished: execution %s SUCCESS%s",
+                          host, execution.id, _counts(execution))
+            return
+        if state in FAILED_STATES:
+            if entry.get("outcome") != state:
+                entry["outcome"] = state
+                self.log.error("%s: recovery run %d/%d (execution %s) "
+                               "ended in %s: %s", host, entry["attempt"] + 1,
+                               self.config.max_attempts, execution.id, state,
+                               (execution.state_info or "")[:500])
+            self._next_attempt(entry, f"run ended in {state}")
+            return
+        if state not in RUNNING_STATES:  # PAUSED: an operator's hand
+            self.log.info("%s: execution %s is %s; not watched while so",
+                          host, execution.id, state)
+            entry["progress_at"] = self.clock().isoformat()
+            return
+        children = self._children(execution.id)
+        now = self.clock()
+        current = fingerprint([execution] + children)
+        if current != entry.get("fingerprint"):
+            entry["fingerprint"] = current
+            entry["progress_at"] = now.isoformat()
+            return
+        still = now - datetime.datetime.fromisoformat(entry["progress_at"])
+        if still.total_seconds() < self.config.watchdog_timeout:
+            return
+        stuck = [c for c in children if c.state in RUNNING_STATES]
+        self.log.error("%s: recovery execution %s made no progress for %d s "
+                       "(%d unfinished child executions): failing it and "
+                       "starting the workflow again", host, execution.id,
+                       still.total_seconds(), len(stuck))
+        for child in stuck + [execution]:
+            try:
+                self.client.executions.update(child.id, "ERROR")
+            except Exception as exc:  # noqa: BLE001 - try the others
+                self.log.warning("%s: could not set execution %s to ERROR: "
+                                 "%s", host, child.id, exc)
+        entry["outcome"] = "ERROR"
+        self._next_attempt(entry, f"stalled for {int(still.total_seconds())}"
+                                  " s")
+
+    def _children(self, root_id):
+        children = self.client.executions.list(
+            root_execution_id=root_id, limit=1000)
+        return [c for c in children if c.id != root_id]
+
+    def _next_attempt(self, entry, why):
+        host = entry["host"]
+        attempt = entry["attempt"] + 1
+        if attempt >= self.config.max_attempts:
+            now = self.clock()
+            alarm_at = entry.get("alarm_at")
+            if entry.get("outcome") != "EXHAUSTED" or alarm_at is None or \
+                    now - datetime.datetime.fromisoformat(alarm_at) >= \
+                    ALARM_EVERY:
+                entry["alarm_at"] = now.isoformat()
+                self.log.error(
+                    "%s: OPERATOR ACTION NEEDED: the recovery of this host "
+                    "failed %d times (last: %s, execution %s); instance-ha "
+                    "will not start it again.  Check the VMs still on %s "
+                    "('instance-ha status %s'), fix the cause, then run "
+                    "the workflow by hand (instance-ha evacuate %s)", host,
+                    self.config.max_attempts, why, entry["execution_id"],
+                    host, entry["execution_id"], host)
+            entry["outcome"] = "EXHAUSTED"
+            return
+        self._start(entry, attempt)
+
+    def _start(self, entry, attempt):
+        fenced_at = datetime.datetime.fromisoformat(entry["fenced_at"])
+        execution = handoff.start(
+            self.client, entry["host"], fenced_at, attempt,
+            self.config.workflow, self.config.on_shared_storage, self.origin)
+        entry.update(attempt=attempt, execution_id=execution.id,
+                     fingerprint=None, outcome=None,
+                     progress_at=self.clock().isoformat())
+        self.log.warning("%s: recovery run %d/%d started: execution %s (%s)",
+                         entry["host"], attempt + 1, self.config.max_attempts,
+                         execution.id, execution.state)
+        self.record(entry)
+
+
+def _counts(execution):
+    import json
+
+    try:
+        output = json.loads(execution.output or "{}")
+    except ValueError:
+        return ""
+    counts = output.get("counts") if isinstance(output, dict) else None
+    return f" ({json.dumps(counts, sort_keys=True)})" if counts else ""
