@@ -47,6 +47,10 @@ MISTRAL_ACTIONS = [
     "instance_ha.stop = instance_ha.actions.stop:Stop",
     ("instance_ha.instance_restart_plan = "
      "instance_ha.actions.instance_restart_plan:InstanceRestartPlan"),
+    ("instance_ha.claim_reserved_host = "
+     "instance_ha.actions.reserved_host:ClaimReservedHost"),
+    ("instance_ha.release_reserved_host = "
+     "instance_ha.actions.reserved_host:ReleaseReservedHost"),
     "instance_ha.start = instance_ha.actions.start:Start",
 ]
 

@@ -53,6 +53,8 @@ def cloud(mistral_env, simcloud_factory):
         clouds.write_text(yaml.safe_dump(sim.clouds()))
         return sim
     make.client = client
+    make.factory = simcloud_factory
+    make.clouds = clouds
     return make
 
 
@@ -320,3 +322,88 @@ def test_instance_restart_of_unknown_server_is_a_clear_error(cloud):
                             {"server": "00000000-0000-0000-0000-000000000000"})
     assert execution.state == "ERROR"
     assert "could not be found" in execution.state_info
+
+
+RESERVED = {"disabled": True, "disabled_reason": "instance-ha: reserved"}
+
+
+def reserved_cloud(cloud, reserved=None, ordinary=None, vms=2):
+    """compute1 fails; compute2 is an ordinary host, compute3 reserved."""
+    config = {"settings": {"evacuation_time": 0.3, "power_time": 0.05},
+              "flavors": FLAVORS,
+              "hosts": [
+                  {"name": "compute1", "servers": [
+                      {"name": f"vm{i}"} for i in range(1, vms + 1)]},
+                  {"name": "compute2", "servers": [], **(ordinary or {})},
+                  {"name": "compute3", "servers": [],
+                   **RESERVED, **(reserved or {})}]}
+    sim = cloud.sim = cloud_from(cloud, config)
+    return sim
+
+
+def cloud_from(cloud, config):
+    sim = cloud.factory(config)
+    cloud.clouds.write_text(yaml.safe_dump(sim.clouds()))
+    return sim
+
+
+def hosts_of(output):
+    return sorted({r["host"] for r in output["servers"]})
+
+
+def test_reserved_host_method_claims_a_reserved_host(cloud):
+    sim = reserved_cloud(cloud)
+    execution, output = evacuate_host(cloud, recovery_method="reserved_host")
+    assert execution.state == "SUCCESS", execution.state_info
+    assert hosts_of(output) == ["compute3"]
+    assert sim.cloud.hosts["compute3"].service.disabled is False
+
+
+def test_reserved_host_from_an_aggregate(cloud):
+    sim = reserved_cloud(cloud)
+    sim.cloud.add_aggregate("spares", hosts=["compute3"])
+    execution, output = evacuate_host(
+        cloud, recovery_method="reserved_host",
+        reserved_hosts_aggregate="spares")
+    assert execution.state == "SUCCESS", execution.state_info
+    assert hosts_of(output) == ["compute3"]
+
+
+def test_reserved_host_method_without_a_reserved_host_fails_clearly(cloud):
+    sim = reserved_cloud(cloud, reserved={"disabled": False,
+                                          "disabled_reason": None})
+    execution, output = evacuate_host(cloud, recovery_method="reserved_host")
+    assert execution.state == "ERROR"
+    assert output["counts"]["failed"] == 2
+    assert all("no target host" in r["reason"] for r in output["servers"])
+    assert sim.cloud.calls.accepted_evacuations() == {}
+
+
+def test_rh_priority_falls_back_to_auto_and_releases_the_unused_host(
+        cloud):
+    sim = reserved_cloud(cloud, reserved={"memory_mb": 1024})
+    execution, output = evacuate_host(cloud, recovery_method="rh_priority")
+    assert execution.state == "SUCCESS", execution.state_info
+    assert hosts_of(output) == ["compute2"]
+    service = sim.cloud.hosts["compute3"].service
+    assert service.disabled is True
+    assert service.disabled_reason.startswith("instance-ha: reserved")
+
+
+def test_auto_priority_uses_the_reserved_host_when_auto_fails(cloud):
+    sim = reserved_cloud(cloud, ordinary={"memory_mb": 1024})
+    execution, output = evacuate_host(cloud, recovery_method="auto_priority",
+                                      reserved_hosts=["compute3"])
+    assert execution.state == "SUCCESS", execution.state_info
+    assert hosts_of(output) == ["compute3"]
+    for vm in sim.cloud.servers_on("compute3"):
+        assert vm.vm_state == "active"
+
+
+def test_unknown_recovery_method_is_refused_and_changes_nothing(cloud):
+    sim = reserved_cloud(cloud)
+    execution, _ = evacuate_host(cloud, recovery_method="fastest")
+    assert execution.state == "ERROR"
+    assert "recovery_method must be one of" in execution.state_info
+    assert [c for c in sim.cloud.calls.calls()
+            if c.operation in MUTATIONS] == []
