@@ -17,6 +17,9 @@ CRM_MON = "crm_mon"
 MEMBER = "member"
 REMOTE = "remote"
 STARTED = "Started"
+# rc of an operation still in flight in the history (PCMK_OCF_UNKNOWN,
+# recorded with record-pending, call="-1").
+PENDING_RC = 193
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +42,13 @@ class Connection:
 
     @property
     def healthy(self):
-        return self.role == STARTED and not self.failed
+        """Started, not failed, and no start still in flight: while the
+        cluster retries the connection to a dead remote daemon, crm_mon
+        2.1.5 shows it Started with the start pending (rc 193, measured;
+        tests/unit/agent_fixtures/crm_mon_rn1_reconnecting_started.xml)."""
+        return self.role == STARTED and not self.failed and not any(
+            op.task == "start" and op.rc == PENDING_RC
+            for op in self.operations)
 
     def last_up(self):
         """The latest time the connection is known to have worked: a
