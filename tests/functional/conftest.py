@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from instance_ha import mistral_client
 from instance_ha import server_process
@@ -30,3 +31,47 @@ def embedded_server(start_server):
 @pytest.fixture
 def mistral(embedded_server):
     return mistral_client.connect(mistral_url=embedded_server.url)
+
+
+FLAVORS = [{"name": "m1.small", "id": "1", "vcpus": 1, "ram": 2048,
+            "disk": 20},
+           {"name": "m1.xlarge", "id": "5", "vcpus": 8, "ram": 16384,
+            "disk": 160}]
+
+
+@pytest.fixture(scope="module")
+def mistral_env(tmp_path_factory):
+    """One embedded Mistral for the module; its actions read the current
+    test's simulated cloud from clouds.yaml."""
+    workdir = tmp_path_factory.mktemp("workflows")
+    clouds = workdir / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
+    server = server_process.ServerProcess(
+        str(workdir), env={"OS_CLOUD": "simcloud",
+                           "OS_CLIENT_CONFIG_FILE": str(clouds)})
+    server.start()
+    yield mistral_client.connect(mistral_url=server.url), clouds
+    server.stop(timeout=20)
+    server.kill()
+
+
+@pytest.fixture
+def cloud(mistral_env, simcloud_factory):
+    client, clouds = mistral_env
+
+    def make(servers, hosts=3, other_hosts=None, **settings):
+        config = {"settings": {"evacuation_time": 0.3, "power_time": 0.05,
+                               **settings},
+                  "flavors": FLAVORS,
+                  "hosts": [{"name": "compute1", "servers": servers}] + [
+                      {"name": f"compute{i}", "servers": [],
+                       **(other_hosts or {})}
+                      for i in range(2, hosts + 1)]}
+        sim = simcloud_factory(config)
+        clouds.write_text(yaml.safe_dump(sim.clouds()))
+        return sim
+    make.client = client
+    make.factory = simcloud_factory
+    make.clouds = clouds
+    make.flavors = FLAVORS
+    return make

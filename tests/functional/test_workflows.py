@@ -9,53 +9,9 @@ import time
 import pytest
 import yaml
 
-from instance_ha import mistral_client
-from instance_ha import server_process
-
 MUTATIONS = ("lock", "unlock", "os-resetState", "evacuate", "os-stop",
              "os-start", "services.update")
 HA = {"HA_Enabled": "True"}
-FLAVORS = [{"name": "m1.small", "id": "1", "vcpus": 1, "ram": 2048,
-            "disk": 20},
-           {"name": "m1.xlarge", "id": "5", "vcpus": 8, "ram": 16384,
-            "disk": 160}]
-
-
-@pytest.fixture(scope="module")
-def mistral_env(tmp_path_factory):
-    """One embedded Mistral for the module; its actions read the current
-    test's simulated cloud from clouds.yaml."""
-    workdir = tmp_path_factory.mktemp("workflows")
-    clouds = workdir / "clouds.yaml"
-    clouds.write_text("clouds: {}\n")
-    server = server_process.ServerProcess(
-        str(workdir), env={"OS_CLOUD": "simcloud",
-                           "OS_CLIENT_CONFIG_FILE": str(clouds)})
-    server.start()
-    yield mistral_client.connect(mistral_url=server.url), clouds
-    server.stop(timeout=20)
-    server.kill()
-
-
-@pytest.fixture
-def cloud(mistral_env, simcloud_factory):
-    client, clouds = mistral_env
-
-    def make(servers, hosts=3, other_hosts=None, **settings):
-        config = {"settings": {"evacuation_time": 0.3, "power_time": 0.05,
-                               **settings},
-                  "flavors": FLAVORS,
-                  "hosts": [{"name": "compute1", "servers": servers}] + [
-                      {"name": f"compute{i}", "servers": [],
-                       **(other_hosts or {})}
-                      for i in range(2, hosts + 1)]}
-        sim = simcloud_factory(config)
-        clouds.write_text(yaml.safe_dump(sim.clouds()))
-        return sim
-    make.client = client
-    make.factory = simcloud_factory
-    make.clouds = clouds
-    return make
 
 
 def run(client, workflow, wf_input, timeout=120):
@@ -330,7 +286,7 @@ RESERVED = {"disabled": True, "disabled_reason": "instance-ha: reserved"}
 def reserved_cloud(cloud, reserved=None, ordinary=None, vms=2):
     """compute1 fails; compute2 is an ordinary host, compute3 reserved."""
     config = {"settings": {"evacuation_time": 0.3, "power_time": 0.05},
-              "flavors": FLAVORS,
+              "flavors": cloud.flavors,
               "hosts": [
                   {"name": "compute1", "servers": [
                       {"name": f"vm{i}"} for i in range(1, vms + 1)]},

@@ -1,0 +1,114 @@
+"""The operator commands evacuate, status, restart-instance and demo, run
+as an operator runs them, against the embedded Mistral and the simulated
+cloud."""
+
+import subprocess
+
+from instance_ha import server_process
+
+
+def cli(*args, url=None, timeout=180):
+    extra = ["--mistral-url", url] if url else []
+    return subprocess.run(
+        [*server_process.instance_ha_command(), *args, *extra],
+        capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL)
+
+
+def url_of(cloud):
+    return cloud.client.workflows.http_client.base_url
+
+
+def test_evacuate_wait_prints_the_id_progress_and_table(cloud):
+    sim = cloud(servers=[{"name": "web"}, {"name": "db",
+                                           "vm_state": "stopped",
+                                           "power_state": 4}])
+    sim.cloud.kill_host("compute1")
+    result = cli("evacuate", "compute1", "--wait", url=url_of(cloud))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    execution_id = lines[0]
+    execution = cloud.client.executions.get(execution_id)
+    assert execution.state == "SUCCESS"
+    assert "compute1" in execution.description
+    table = "\n".join(lines)
+    assert f"recovery {execution_id} of compute1: SUCCESS" in table
+    assert "2 moved, 0 failed, 0 skipped, 0 pending" in table
+    for vm in sim.cloud.servers_on("compute2") + \
+            sim.cloud.servers_on("compute3"):
+        assert f"{vm.id}  {vm.name}" in table
+
+
+def test_evacuate_of_a_host_already_being_recovered_starts_nothing(cloud):
+    sim = cloud(servers=[{"name": "web"}], evacuation_time=3.0)
+    sim.cloud.kill_host("compute1")
+    first = cli("evacuate", "compute1", url=url_of(cloud))
+    assert first.returncode == 0, first.stderr
+    execution_id = first.stdout.strip()
+    second = cli("evacuate", "compute1", url=url_of(cloud))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == (
+        f"a recovery of compute1 is already running: {execution_id}")
+    followed = cli("status", execution_id, "--watch", url=url_of(cloud))
+    assert followed.returncode == 0, followed.stderr
+    assert "1 moved" in followed.stdout
+    assert list(sim.cloud.calls.accepted_evacuations().values()) == [1]
+
+
+def test_status_lists_recent_recoveries_and_reports_failures(cloud):
+    sim = cloud(servers=[{"name": "bad"}])
+    (bad,) = sim.cloud.servers_on("compute1")
+    sim.cloud.faults.add("evacuate", server=bad.id, outcome="error")
+    sim.cloud.kill_host("compute1")
+    result = cli("evacuate", "compute1", "--wait", url=url_of(cloud))
+    assert result.returncode == 1
+    execution_id = result.stdout.splitlines()[0]
+    assert "1 failed" in result.stdout
+    listing = cli("status", url=url_of(cloud))
+    assert listing.returncode == 0, listing.stderr
+    assert execution_id in listing.stdout
+    shown = cli("status", execution_id, url=url_of(cloud))
+    assert shown.returncode == 0
+    assert [bad.id, "bad", "failed"] in [
+        line.split()[:3] for line in shown.stdout.splitlines()]
+    assert "1 VM(s) not recovered" in shown.stdout
+
+
+def test_restart_instance_starts_the_workflow(cloud):
+    sim = cloud(servers=[{"name": "web"}])
+    (vm,) = sim.cloud.servers_on("compute1")
+    result = cli("restart-instance", vm.id, url=url_of(cloud))
+    assert result.returncode == 0, result.stderr
+    execution = cloud.client.executions.get(result.stdout.strip())
+    assert execution.workflow_name == "instance_ha.instance_restart"
+
+
+def test_status_of_an_unknown_execution_is_a_clear_error(cloud):
+    cloud(servers=[])
+    result = cli("status", "00000000-0000-0000-0000-000000000000",
+                 url=url_of(cloud))
+    assert result.returncode == 1
+    assert "Mistral answered 404" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_refuse_an_unreachable_mistral():
+    url = f"http://127.0.0.1:{server_process.free_port()}/v2"
+    for args in (("evacuate", "compute1"), ("status",),
+                 ("restart-instance", "x")):
+        result = cli(*args, url=url)
+        assert result.returncode == 1, args
+        assert "connection refused or host unreachable" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_demo_recovers_the_failed_host():
+    result = subprocess.run(
+        [*server_process.instance_ha_command(), "demo",
+         "--evacuation-time", "0.3"],
+        capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "of compute1: SUCCESS" in result.stdout
+    assert "9 moved, 0 failed, 1 skipped, 0 pending" in result.stdout
+    assert "server stopped" not in result.stderr
