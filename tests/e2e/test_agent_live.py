@@ -125,6 +125,11 @@ def test_kill_fence_evacuate_once_then_again(stack, start_live_cluster):
                 if c["target"] == "rn1"]) == 2
     log = "".join(support.agent_log(cluster))
     assert "evacuation handed to Mistral" in log
+    with open(cluster.path("alerts.log")) as f:
+        alerts = [line for line in f if "instance-ha-alert" in line]
+    print("".join(alerts))
+    # The alert ran on both fencings (as hacluster) and parsed them.
+    assert len([a for a in alerts if "rn1 fenced (reboot)" in a]) == 2
 
 
 def test_no_trigger_while_fencing_fails(stack, start_live_cluster):
