@@ -21,9 +21,15 @@ TERMINAL = ("SUCCESS", "ERROR", "CANCELLED")
 @click.option("--wait", is_flag=True,
               help="Follow the recovery until it ends; exit 1 unless every "
                    "VM was moved or skipped.")
+@click.option("--fence-check/--no-fence-check", default=True,
+              show_default=True,
+              help="Ask Pacemaker (crm_mon) first and refuse unless HOST is "
+                   "offline and fenced.  --no-fence-check only for a host "
+                   "Pacemaker does not manage that you have powered off "
+                   "yourself.")
 @cli_common.mistral_options
-def evacuate(host, shared_storage, concurrency, wait, mistral_url, os_cloud,
-             clouds_yaml):
+def evacuate(host, shared_storage, concurrency, wait, fence_check,
+             mistral_url, os_cloud, clouds_yaml):
     """Recover the VMs of HOST, a compute host that is down and FENCED.
 
     Starts instance_ha.host_evacuate and prints its execution id.  The
@@ -33,6 +39,8 @@ def evacuate(host, shared_storage, concurrency, wait, mistral_url, os_cloud,
     """
     from instance_ha import recovery_status
 
+    if fence_check:
+        _require_fenced(host)
     client = cli_common.connect(mistral_url, os_cloud, clouds_yaml)
     with cli_common.mistral_errors():
         running = [e for e in client.executions.list(
@@ -131,6 +139,22 @@ def print_table(recovery):
                  for cell, w in zip(row[:5], widths, strict=True)]
         click.echo("  ".join(cells) + "  " + row[5])
     click.echo(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def _require_fenced(host):
+    from instance_ha import fence_gate
+    from instance_ha import hostmonitor
+
+    try:
+        status = hostmonitor.read_cluster()
+    except hostmonitor.ClusterReadError as exc:
+        raise click.ClickException(
+            f"cannot confirm with Pacemaker that {host} is fenced: {exc}; "
+            "nothing was started") from exc
+    reason = fence_gate.refusal(host, status)
+    if reason:
+        raise click.ClickException(
+            f"refusing to evacuate {host}: {reason}; nothing was started")
 
 
 def _host_of(execution):

@@ -24,7 +24,8 @@ def test_evacuate_wait_prints_the_id_progress_and_table(cloud):
                                            "vm_state": "stopped",
                                            "power_state": 4}])
     sim.cloud.kill_host("compute1")
-    result = cli("evacuate", "compute1", "--wait", url=url_of(cloud))
+    result = cli("evacuate", "compute1", "--no-fence-check", "--wait",
+                 url=url_of(cloud))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     execution_id = lines[0]
@@ -42,10 +43,12 @@ def test_evacuate_wait_prints_the_id_progress_and_table(cloud):
 def test_evacuate_of_a_host_already_being_recovered_starts_nothing(cloud):
     sim = cloud(servers=[{"name": "web"}], evacuation_time=3.0)
     sim.cloud.kill_host("compute1")
-    first = cli("evacuate", "compute1", url=url_of(cloud))
+    first = cli("evacuate", "compute1", "--no-fence-check",
+                url=url_of(cloud))
     assert first.returncode == 0, first.stderr
     execution_id = first.stdout.strip()
-    second = cli("evacuate", "compute1", url=url_of(cloud))
+    second = cli("evacuate", "compute1", "--no-fence-check",
+                url=url_of(cloud))
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == (
         f"a recovery of compute1 is already running: {execution_id}")
@@ -60,7 +63,8 @@ def test_status_lists_recent_recoveries_and_reports_failures(cloud):
     (bad,) = sim.cloud.servers_on("compute1")
     sim.cloud.faults.add("evacuate", server=bad.id, outcome="error")
     sim.cloud.kill_host("compute1")
-    result = cli("evacuate", "compute1", "--wait", url=url_of(cloud))
+    result = cli("evacuate", "compute1", "--no-fence-check", "--wait",
+                 url=url_of(cloud))
     assert result.returncode == 1
     execution_id = result.stdout.splitlines()[0]
     assert "1 failed" in result.stdout
@@ -72,6 +76,20 @@ def test_status_lists_recent_recoveries_and_reports_failures(cloud):
     assert [bad.id, "bad", "failed"] in [
         line.split()[:3] for line in shown.stdout.splitlines()]
     assert "1 VM(s) not recovered" in shown.stdout
+
+
+def test_evacuate_refuses_a_host_pacemaker_does_not_show_fenced(cloud):
+    """No cluster here (or one without compute1): nothing may start."""
+    cloud(servers=[{"name": "web"}])
+    result = cli("evacuate", "compute1", url=url_of(cloud))
+    assert result.returncode == 1
+    assert ("cannot confirm with Pacemaker that compute1 is fenced"
+            in result.stderr
+            or "refusing to evacuate compute1" in result.stderr)
+    assert "nothing was started" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cloud.client.executions.list(
+        workflow_name="instance_ha.host_evacuate", state="RUNNING") == []
 
 
 def test_restart_instance_starts_the_workflow(cloud):
@@ -94,7 +112,7 @@ def test_status_of_an_unknown_execution_is_a_clear_error(cloud):
 
 def test_commands_refuse_an_unreachable_mistral():
     url = f"http://127.0.0.1:{server_process.free_port()}/v2"
-    for args in (("evacuate", "compute1"), ("status",),
+    for args in (("evacuate", "compute1", "--no-fence-check"), ("status",),
                  ("restart-instance", "x")):
         result = cli(*args, url=url)
         assert result.returncode == 1, args
