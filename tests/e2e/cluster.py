@@ -15,6 +15,8 @@ Usage::
         cluster.wait_for(lambda x: node_attrs(x, "rn1")["unclean"] == "true")
 
 API (see each docstring): ``kill_remote``, ``restart_remote``,
+``lose_quorum`` / ``regain_quorum`` (a real loss: corosync reloaded with
+a second node that never runs),
 ``wait_for(predicate on crm_mon XML)``, ``crm_mon_xml``, ``fence_calls``
 (from the recorder's log), ``fence_history`` (stonith_admin --history NODE
 --verbose), ``set_fence_failure``, ``remote_connected`` (CIB view: crm_mon
@@ -437,6 +439,14 @@ XML
     record "FENCE action=$action target=$target result=ok"; exit 0 ;;
   *) record "unknown action=$action target=$target"; exit 1 ;;
 esac
+"""
+
+# lose_quorum(): a second cluster node that never runs.
+COROSYNC_ABSENT_NODE = """    node {
+        name: cn2
+        nodeid: 2
+        ring0_addr: 10.99.0.3
+    }
 """
 
 FENCE_LINE_RE = re.compile(
@@ -1095,6 +1105,38 @@ class LiveCluster:
         os.replace(tmp, self.fence_fail_file)
 
     # -- actions -------------------------------------------------------------
+
+    def _reload_corosync(self, extra_node):
+        text = COROSYNC_CONF_TEMPLATE % {
+            "logfile": self.path("corosync.log"), "node": CLUSTER_NODE}
+        if extra_node:
+            text = text.rstrip().rstrip("}") + COROSYNC_ABSENT_NODE + "}\n"
+        tmp = COROSYNC_CONF + ".ihae2e-tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, COROSYNC_CONF)
+        _run(["corosync-cfgtool", "-R"], timeout=15)
+
+    def lose_quorum(self, timeout=15):
+        """Make cn1 lose quorum, for real: add a node ``cn2`` that never
+        runs (address 10.99.0.3, unused) to corosync's nodelist and reload
+        corosync (``corosync-cfgtool -R``): 1 vote of 2 expected.  Measured:
+        crm_mon shows with_quorum="false" 0.05 s later; with the seed's
+        no-quorum-policy=ignore, Pacemaker keeps managing resources and
+        fencing.  (``corosync-quorumtool -e 2`` is refused.)  Returns the
+        time (epoch) of the reload."""
+        at = time.time()
+        self._reload_corosync(extra_node=True)
+        self.wait_for(lambda x: not has_quorum(x), timeout, "quorum lost")
+        return at
+
+    def regain_quorum(self, timeout=15):
+        """Undo lose_quorum() (about 2 s until crm_mon shows quorum)."""
+        at = time.time()
+        self._reload_corosync(extra_node=False)
+        self.wait_for(has_quorum, timeout, "quorum regained")
+        return at
 
     def kill_remote(self, name):
         """kill -9 the remote daemon of NAME; return the time (epoch)."""
