@@ -157,7 +157,7 @@ def _hand_over(state, deps, verdict, records, trigger, store_module):
     if failure in watch:
         return  # started by us; the record could not be written
     waited = (deps.clock() - fenced_at).total_seconds()
-    if waited < config.evacuation_delay:
+    if config.evacuation_delay and waited < config.evacuation_delay:
         log.info("%s: fenced %d s ago; evacuation starts after %d s "
                  "(evacuation_delay)", host, waited, config.evacuation_delay)
         return

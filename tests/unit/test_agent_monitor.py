@@ -1,0 +1,346 @@
+"""One monitor pass of the agent (instance_ha.agent.monitor) on crm_mon
+captures of a live cluster (tests/unit/hostmonitor/fixtures/live and the
+agent's own capture), with an in-memory Mistral and CIB store."""
+
+import datetime
+import json
+import logging
+import os
+import time
+
+import pytest
+import requests
+from mistralclient.api import base as mistral_base
+
+from instance_ha.agent import config as config_module
+from instance_ha.agent import handoff
+from instance_ha.agent import monitor
+from instance_ha.agent import statefile
+from instance_ha.hostmonitor import crm_mon
+from instance_ha.hostmonitor import store as store_module
+from instance_ha.hostmonitor import trigger
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LIVE = os.path.join(HERE, "hostmonitor", "fixtures", "live")
+SIMULATED = os.path.join(HERE, "hostmonitor", "fixtures", "crm_mon")
+AGENT_FIXTURES = os.path.join(HERE, "agent_fixtures")
+# crm_mon_fencing_succeeded.xml: rn1 fenced (reboot) at this instant.
+FENCED_AT = datetime.datetime(2026, 11, 21, 6, 19, 38,
+                              tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def live(name):
+    return crm_mon.read_file(os.path.join(LIVE, name))
+
+
+class Execution:
+    def __init__(self, body, state="RUNNING", created_at="", root=None):
+        self.id = body["id"]
+        self.workflow_name = body.get("workflow_name")
+        self.description = body.get("description")
+        self.input = body.get("input")
+        self.state = state
+        self.state_info = None
+        self.output = "{}"
+        self.created_at = created_at
+        self.updated_at = created_at
+        self.root_execution_id = root
+
+
+class FakeExecutions:
+    """Mistral's executions API as the agent uses it: a repeated id
+    returns the existing execution."""
+
+    def __init__(self):
+        self.items = {}
+        self.posts = []
+        self.updates = []
+        self.children = {}
+        self.unreachable = False
+        self.tick = 0
+
+    def _check(self):
+        if self.unreachable:
+            raise requests.ConnectionError("connection refused")
+
+    def _create(self, url, body):
+        self._check()
+        assert url == "/executions"
+        self.posts.append(body)
+        if body["id"] not in self.items:
+            self.tick += 1
+            self.items[body["id"]] = Execution(
+                body, created_at=f"2026-11-21 07:00:{self.tick:02d}")
+        return self.items[body["id"]]
+
+    def get(self, execution_id):
+        self._check()
+        if execution_id not in self.items:
+            raise mistral_base.APIException(404, "Execution not found")
+        return self.items[execution_id]
+
+    def list(self, root_execution_id=None, limit=None, **filters):
+        self._check()
+        return list(self.children.get(root_execution_id, []))
+
+    def update(self, execution_id, state):
+        self._check()
+        self.updates.append((execution_id, state))
+        for execution in [self.items.get(execution_id)] + [
+                c for kids in self.children.values() for c in kids]:
+            if execution is not None and execution.id == execution_id:
+                execution.state = state
+
+    def created(self):
+        return list(self.items)
+
+
+class FakeClient:
+    def __init__(self):
+        self.executions = FakeExecutions()
+
+
+class FakeStore:
+    def __init__(self):
+        self.records = {}
+        self.broken = False
+        self.cleared = []
+
+    def _check(self):
+        if self.broken:
+            raise store_module.StoreError("cibadmin: exit status 102")
+
+    def all(self):
+        self._check()
+        return dict(self.records)
+
+    def record(self, handoff_record):
+        self._check()
+        self.records[handoff_record.host] = handoff_record
+
+    def clear(self, host):
+        self._check()
+        self.cleared.append(host)
+        self.records.pop(host, None)
+
+
+class Clock:
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += datetime.timedelta(seconds=seconds)
+
+
+class Harness:
+    def __init__(self, caplog, **params):
+        environ = {"OCF_RESKEY_mistral_url": "http://127.0.0.1:9/v2"}
+        environ.update({f"OCF_RESKEY_{k}": str(v)
+                        for k, v in params.items()})
+        self.config = config_module.from_environ(environ)
+        self.client = FakeClient()
+        self.store = FakeStore()
+        self.clock = Clock(FENCED_AT + datetime.timedelta(seconds=2))
+        self.status = None
+        self.connect_error = None
+        self.state = statefile.empty()
+        self.log = logging.getLogger("test.agent")
+        caplog.set_level(logging.DEBUG, logger="test.agent")
+        self.caplog = caplog
+
+    def connect(self):
+        if self.connect_error:
+            raise self.connect_error
+        return self.client
+
+    def run(self, status=None):
+        if status is not None:
+            self.status = status
+        deps = monitor.Dependencies(
+            self.config, self.log, clock=self.clock,
+            read=lambda: self.status, store=self.store,
+            connect=self.connect, origin="test")
+        result = monitor.run(self.state, deps)
+        # The state goes through JSON between two monitors.
+        self.state = json.loads(json.dumps(self.state))
+        return result
+
+    @property
+    def posts(self):
+        return self.client.executions.posts
+
+    def text(self):
+        return self.caplog.text
+
+
+@pytest.fixture
+def agent(caplog):
+    return lambda **params: Harness(caplog, **params)
+
+
+def test_fenced_host_starts_one_execution_with_the_failure_id(agent):
+    a = agent()
+    a.clock.now = FENCED_AT - datetime.timedelta(seconds=30)
+    a.run(live("crm_mon_all_online.xml"))  # seen online before the kill
+    assert a.posts == []
+    a.clock.now = FENCED_AT + datetime.timedelta(seconds=2)
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    [body] = a.posts
+    assert body["id"] == trigger.execution_id("rn1", FENCED_AT)
+    assert body["workflow_name"] == "instance_ha.host_evacuate"
+    assert json.loads(body["input"]) == {"search_opts": {"host": "rn1"},
+                                         "on_shared_storage": True}
+    assert "password" not in json.dumps(body).lower()
+    record = a.store.records["rn1"]
+    assert record.execution_id == body["id"]
+    assert record.failure == trigger.failure_key("rn1", FENCED_AT)
+    # Later monitors: the record names this failure; nothing is posted.
+    for _ in range(3):
+        a.clock.advance(10)
+        a.run()
+    assert len(a.posts) == 1
+    assert "evacuation handed to Mistral" in a.text()
+
+
+def test_a_lost_record_still_gives_one_execution(agent):
+    """A second controller, a restarted agent or an alert racing the
+    monitor: no record, no state, the same id, the same execution."""
+    first = agent()
+    first.run(live("crm_mon_fencing_succeeded.xml"))
+    second = agent()
+    second.client = first.client  # the same Mistral
+    second.store.broken = True  # and no CIB record to read
+    second.run(live("crm_mon_fencing_succeeded.xml"))
+    assert len(first.client.executions.posts) == 2
+    assert first.client.executions.created() == [
+        trigger.execution_id("rn1", FENCED_AT)]
+
+
+def test_not_fenced_no_quorum_or_mass_failure_trigger_nothing(agent):
+    a = agent()
+    a.clock.now = FENCED_AT - datetime.timedelta(seconds=30)
+    a.run(live("crm_mon_all_online.xml"))
+    a.clock.now = FENCED_AT
+    a.run(live("crm_mon_rn1_unclean.xml"))
+    a.run(live("crm_mon_fencing_failed.xml"))
+    a.run(live("crm_mon_rn1_fencing_failed.xml"))
+    assert a.posts == []
+    assert "fencing failed" in a.text() or "unclean" in a.text()
+    b = agent()
+    b.run(crm_mon.read_file(os.path.join(SIMULATED,
+                                         "rn1-fenced-noquorum.xml")))
+    assert b.posts == []
+    assert "no quorum" in b.text()
+    c = agent(threshold=0)  # 1 of 2 computes down is more than 0 %
+    c.run(live("crm_mon_fencing_succeeded.xml"))
+    assert c.posts == []
+    assert "MASS FAILURE, NOTHING TRIGGERED" in c.text()
+
+
+def test_the_reconnecting_remote_is_not_back_online(agent):
+    """Captured live: after the fencing, the cluster retries the
+    connection to the dead daemon and crm_mon shows rn1 online, its
+    connection Started with the start pending.  The record must stay."""
+    a = agent()
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    assert "rn1" in a.store.records
+    reconnecting = crm_mon.read_file(os.path.join(
+        AGENT_FIXTURES, "crm_mon_rn1_reconnecting_started.xml"))
+    a.run(reconnecting)
+    assert a.store.cleared == []
+    assert "back online" not in a.text()
+
+
+def test_unreachable_mistral_is_retried_at_the_next_monitor(agent):
+    a = agent()
+    a.connect_error = requests.ConnectionError("refused")
+    assert a.run(live("crm_mon_fencing_succeeded.xml")) is not None
+    assert a.posts == [] and a.store.records == {}
+    assert "will retry at the next monitor" in a.text()
+    a.connect_error = None
+    a.client.executions.unreachable = True
+    a.run()
+    assert a.store.records == {}
+    a.client.executions.unreachable = False
+    a.run()
+    assert len(a.client.executions.created()) == 1
+    assert "rn1" in a.store.records
+
+
+def test_unreadable_cluster_decides_nothing(agent, caplog):
+    from instance_ha.hostmonitor import pcmk
+
+    a = agent()
+
+    def broken():
+        raise pcmk.ClusterReadError("crm_mon: exit status 102")
+
+    deps = monitor.Dependencies(a.config, a.log, clock=a.clock, read=broken,
+                                store=a.store, connect=a.connect)
+    assert monitor.run(a.state, deps) is None
+    assert a.posts == []
+    assert "cannot read the cluster" in caplog.text
+
+
+def test_evacuation_delay(agent):
+    a = agent(evacuation_delay=60)
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    assert a.posts == []
+    assert "evacuation starts after 60 s" in a.text()
+    a.clock.advance(57)  # 59 s after the fencing
+    a.run()
+    assert a.posts == []
+    a.clock.advance(1)
+    a.run()
+    assert len(a.posts) == 1
+
+
+def test_debounce_waits_for_agreeing_monitors(agent):
+    a = agent(debounce=2)
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    assert a.posts == []
+    a.clock.advance(10)
+    a.run()
+    assert len(a.posts) == 1
+
+
+def test_back_online_clears_the_record(agent):
+    a = agent()
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    assert "rn1" in a.store.records
+    a.client.executions.items[a.posts[0]["id"]].state = "SUCCESS"
+    a.clock.advance(10)
+    a.run()  # the watchdog sees it finished
+    a.clock.advance(30)
+    a.run(live("crm_mon_rn1_back_online.xml"))
+    assert a.store.cleared == ["rn1"]
+    assert a.state["watch"] == {}
+    assert "back online; handoff record cleared" in a.text()
+
+
+def test_a_record_from_another_controller_is_watched(agent):
+    """The agent moved here: the CIB record names attempt 2 of rn1's
+    failure; this agent follows that execution, starts nothing new."""
+    a = agent()
+    attempt_1 = handoff.execution_id("rn1", FENCED_AT, 1)
+    a.client.executions.items[attempt_1] = Execution(
+        {"id": attempt_1}, state="RUNNING")
+    a.store.records["rn1"] = store_module.Handoff(
+        host="rn1", execution_id=attempt_1,
+        failure=trigger.failure_key("rn1", FENCED_AT))
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    assert a.posts == []
+    [entry] = a.state["watch"].values()
+    assert entry["attempt"] == 1 and entry["execution_id"] == attempt_1
