@@ -1,16 +1,16 @@
 """``python -m bench [--quick | --all] [--only TEXT] [--repeats N]
-[--name NAME] [--no-masakari]``: run a set, print the tables, write the
-JSON to bench/results/<UTC date-time>-<name>.json."""
+[--name NAME] [--no-masakari] [--worktree]``: run a set, print the
+tables, write the JSON to bench/results/<UTC date-time>-<name>.json.
+
+instance-ha is imported only after the code to measure is chosen
+(bench/source.py)."""
 
 import argparse
 import copy
 import sys
 import time
 
-from bench import lab as lab_module
-from bench import masakari_peer
-from bench import report
-from bench import scenarios
+from bench import source as source_module
 
 
 def parse(argv):
@@ -34,12 +34,17 @@ def parse(argv):
                                        "set's name)")
     parser.add_argument("--no-masakari", action="store_true",
                         help="skip the side-by-side with Masakari")
+    parser.add_argument("--worktree", action="store_true",
+                        help="measure the work tree as it is (default: a "
+                             "snapshot of the committed HEAD)")
     parser.add_argument("--list", action="store_true",
                         help="print the scenarios of the set and exit")
     return parser.parse_args(argv)
 
 
 def selected(args):
+    from bench import scenarios
+
     chosen = []
     for spec in copy.deepcopy(scenarios.SETS[args.set]["scenarios"]):
         name = scenarios.label(spec)
@@ -58,6 +63,19 @@ def selected(args):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    source = source_module.Source(worktree=args.worktree).prepare()
+    try:
+        return _main(args, source)
+    finally:
+        source.cleanup()
+
+
+def _main(args, source):
+    from bench import lab as lab_module
+    from bench import masakari_peer
+    from bench import report
+    from bench import scenarios
+
     specs = selected(args)
     if args.list:
         for spec in specs:
@@ -72,7 +90,7 @@ def main(argv=None):
     document = {
         "set": args.set, "name": name, "argv": sys.argv[1:],
         "started": started.isoformat(timespec="seconds"),
-        "machine": report.machine(), "git_head": report.git_head(),
+        "machine": report.machine(), "code": source.describe(),
         "notes": {
             "dropped": scenarios.dropped_from(args.set),
             "poll_interval": "matrix and rack: poll_interval = L/4; "

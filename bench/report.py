@@ -4,7 +4,6 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        "results")
@@ -33,15 +32,6 @@ def machine():
     except Exception:
         pass
     return info
-
-
-def git_head():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def path_for(name, started):

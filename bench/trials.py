@@ -46,13 +46,11 @@ def instance_ha(lab, config, hosts, wf_input, poll=0.1, timeout=3600):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"recovery not finished after {timeout} s")
             time.sleep(poll)
-            for eid in executions:
-                if eid in ends:
-                    continue
-                execution = lab.client.executions.get(eid)
+            for execution in _states(lab.client, executions, ends):
                 if execution.state in FINISHED:
-                    ends[eid] = time.time()
-                    executions[eid] = execution
+                    ends[execution.id] = time.time()
+                    executions[execution.id] = lab.client.executions.get(
+                        execution.id)
         t_end = max(ends.values())
         after = lab.snapshot()
         result = {
@@ -74,6 +72,19 @@ def instance_ha(lab, config, hosts, wf_input, poll=0.1, timeout=3600):
         return result
     finally:
         sim.stop()
+
+
+def _states(client, executions, ends):
+    """The unfinished executions, re-read: one GET for one, one list
+    (newest first, id and state only) for several."""
+    waiting = [eid for eid in executions if eid not in ends]
+    if len(waiting) == 1:
+        return [client.executions.get(waiting[0])]
+    page = client.executions.list(
+        workflow_name=HOST_WORKFLOW, sort_keys="created_at",
+        sort_dirs="desc", limit=len(executions) + 10,
+        fields=["id", "state"])
+    return [e for e in page if e.id in waiting]
 
 
 def masakari(peer, config, host, settings):
