@@ -13,13 +13,15 @@ validate-all   parameters (6), then this host (2: the clouds.yaml file)
 anything else  3 (OCF_ERR_UNIMPLEMENTED)
 =============  ==============================================================
 
-Logs go to stderr (Pacemaker's executor logs an agent's stderr) and, when
-Pacemaker sets it, HA_LOGFILE.  Exit reasons go to stderr, prefixed by
+Logs go to HA_LOGFILE when Pacemaker sets it (its detail log), else to
+stderr (which Pacemaker's executor also logs), and to syslog with
+HA_LOGFACILITY.  Exit reasons go to stderr, prefixed by
 OCF_EXIT_REASON_PREFIX (default ``ocf-exit-reason:``).  SIGTERM is not
 trapped.
 """
 
 import logging
+import logging.handlers
 import os
 import sys
 import time
@@ -60,18 +62,33 @@ def setup_logging(environ, stream=None):
     log.setLevel(logging.DEBUG if environ.get("HA_debug") == "1"
                  else logging.INFO)
     instance = environ.get("OCF_RESOURCE_INSTANCE", "instance-ha")
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(_Formatter(instance, with_time=False))
-    log.addHandler(handler)
     logfile = environ.get("HA_LOGFILE")
+    file_handler = None
     if logfile:
         try:
             file_handler = logging.FileHandler(logfile)
         except OSError:
-            pass
-        else:
-            file_handler.setFormatter(_Formatter(instance, with_time=True))
-            log.addHandler(file_handler)
+            file_handler = None
+    if file_handler is not None:
+        # Pacemaker's detail log; stderr would repeat every line there
+        # ("... error output [ ... ]").
+        file_handler.setFormatter(_Formatter(instance, with_time=True))
+        log.addHandler(file_handler)
+    else:
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.setFormatter(_Formatter(instance, with_time=False))
+        log.addHandler(handler)
+    facility = environ.get("HA_LOGFACILITY", "")
+    if facility in logging.handlers.SysLogHandler.facility_names and \
+            os.path.exists("/dev/log"):
+        try:
+            syslog = logging.handlers.SysLogHandler(
+                "/dev/log", facility=facility)
+        except (OSError, KeyError, ValueError):
+            syslog = None
+        if syslog is not None:
+            syslog.setFormatter(_Formatter(instance, with_time=False))
+            log.addHandler(syslog)
     return log
 
 
