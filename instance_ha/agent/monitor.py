@@ -252,7 +252,7 @@ def _watch(state, deps, records):
     from instance_ha.hostmonitor import store as store_module
 
     watch = state.setdefault("watch", {})
-    pending = [e for e in watch.values() if not watchdog_module.finished(e)]
+    pending = [e for e in watch.values() if e.get("outcome") != "SUCCESS"]
     if not pending:
         return
     try:

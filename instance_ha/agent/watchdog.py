@@ -18,7 +18,7 @@ One watched failure is a JSON-able dict (kept in the state file)::
 
     {"host", "fenced_at" (ISO), "failure" (trigger.failure_key), "attempt",
      "execution_id", "fingerprint", "progress_at" (ISO), "outcome"
-     (None | SUCCESS | ERROR | CANCELLED | EXHAUSTED), "alarm_at"}
+     (None | SUCCESS | ERROR | CANCELLED | EXHAUSTED), "why", "alarm_at"}
 """
 
 import datetime
@@ -40,6 +40,7 @@ def new_entry(host, fenced_at, failure, attempt, execution_id, now):
 
 
 def finished(entry):
+    """Nothing more will be started for it (it may still be reported)."""
     return entry.get("outcome") in ("SUCCESS", "EXHAUSTED")
 
 
@@ -68,7 +69,10 @@ class Watchdog:
             datetime.timezone.utc))
 
     def check(self, entry):
-        if finished(entry):
+        if entry.get("outcome") == "SUCCESS":
+            return
+        if entry.get("outcome") == "EXHAUSTED":
+            self._alarm(entry)
             return
         from mistralclient.api import base as mistral_base
 
@@ -134,26 +138,33 @@ class Watchdog:
         return [c for c in children if c.id != root_id]
 
     def _next_attempt(self, entry, why):
-        host = entry["host"]
         attempt = entry["attempt"] + 1
         if attempt >= self.config.max_attempts:
-            now = self.clock()
-            alarm_at = entry.get("alarm_at")
-            if entry.get("outcome") != "EXHAUSTED" or alarm_at is None or \
-                    now - datetime.datetime.fromisoformat(alarm_at) >= \
-                    ALARM_EVERY:
-                entry["alarm_at"] = now.isoformat()
-                self.log.error(
-                    "%s: OPERATOR ACTION NEEDED: the recovery of this host "
-                    "failed %d times (last: %s, execution %s); instance-ha "
-                    "will not start it again.  Check the VMs still on %s "
-                    "('instance-ha status %s'), fix the cause, then run "
-                    "the workflow by hand (instance-ha evacuate %s)", host,
-                    self.config.max_attempts, why, entry["execution_id"],
-                    host, entry["execution_id"], host)
             entry["outcome"] = "EXHAUSTED"
+            entry["why"] = why
+            entry["alarm_at"] = None
+            self._alarm(entry)
             return
         self._start(entry, attempt)
+
+    def _alarm(self, entry):
+        """The operator message: at once, then every ALARM_EVERY while
+        the failure is watched (until the host is online again)."""
+        now = self.clock()
+        alarm_at = entry.get("alarm_at")
+        if alarm_at is not None and \
+                now - datetime.datetime.fromisoformat(alarm_at) < ALARM_EVERY:
+            return
+        entry["alarm_at"] = now.isoformat()
+        host = entry["host"]
+        self.log.error(
+            "%s: OPERATOR ACTION NEEDED: the recovery of this host failed "
+            "%d times (last: %s, execution %s); instance-ha will not start "
+            "it again.  Check the VMs still on %s ('instance-ha status %s'), "
+            "fix the cause, then run the workflow by hand ('instance-ha "
+            "evacuate %s')", host, self.config.max_attempts,
+            entry.get("why", "?"), entry["execution_id"], host,
+            entry["execution_id"], host)
 
     def _start(self, entry, attempt):
         fenced_at = datetime.datetime.fromisoformat(entry["fenced_at"])

@@ -120,7 +120,13 @@ def test_the_operator_message_repeats_while_stalled_for_good(make, caplog):
     d.check(advance=61)
     assert d.entry["outcome"] == "EXHAUSTED"
     assert caplog.text.count("OPERATOR ACTION NEEDED") == 1
+    assert "stalled for 61 s" in caplog.text
+    d.check(advance=300)
+    assert caplog.text.count("OPERATOR ACTION NEEDED") == 1
+    d.check(advance=300)  # 10 minutes after the first message
+    assert caplog.text.count("OPERATOR ACTION NEEDED") == 2
     assert len(d.executions.posts) == 1  # no second run
+    assert d.executions.updates[-1][1] == "ERROR"
 
 
 def test_success_ends_the_watch(make, caplog):
