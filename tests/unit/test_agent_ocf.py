@@ -21,6 +21,10 @@ DTD_DIR = "/usr/share/resource-agents"
 # Nothing listens on port 9 (discard) of 127.0.0.1; no node matches.
 SAFE_PARAMS = {"OCF_RESKEY_mistral_url": "http://127.0.0.1:9/v2",
                "OCF_RESKEY_computes": "no-such-node-*"}
+# Pacemaker's tools read this (missing) file instead of a live cluster
+# that may run on this machine (the e2e tests): a monitor here never
+# sees nor touches a real CIB.
+NO_CIB = {"CIB_file": "/nonexistent/instance-ha-test-cib.xml"}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +55,7 @@ def run(agent, action, rsctmp, **env):
     environ.update(OCF_ROOT="/usr/lib/ocf", OCF_RESOURCE_INSTANCE="t1",
                    HA_RSCTMP=rsctmp)
     environ.update(SAFE_PARAMS)
+    environ.update(NO_CIB)
     for key, value in env.items():
         if value is None:
             environ.pop(key, None)
@@ -217,6 +222,7 @@ def test_ocf_tester_passes(installed, rsctmp):
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith(("OCF_", "HA_"))}
     environ["HA_RSCTMP"] = rsctmp
+    environ.update(NO_CIB)
     proc = subprocess.run(
         [tester, "-n", "ocftest",
          "-o", f"mistral_url={SAFE_PARAMS['OCF_RESKEY_mistral_url']}",
