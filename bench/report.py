@@ -115,3 +115,49 @@ def render(rows):
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def rst(rows):
+    """A reStructuredText simple table of the rows (header first)."""
+    if len(rows) < 2:
+        return ""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    rule = "  ".join("=" * w for w in widths)
+    lines = [rule]
+    for k, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in
+                               zip(row, widths, strict=True)).rstrip())
+        if k == 0:
+            lines.append(rule)
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """``python -m bench.report FILE.json ...``: the tables of saved
+    results, as text, or as reStructuredText with --rst."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report")
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--rst", action="store_true")
+    args = parser.parse_args(argv)
+    scenarios = []
+    for name in args.files:
+        with open(name) as f:
+            document = json.load(f)
+        for scenario in document["scenarios"]:
+            scenarios.append(scenario)
+        print(f"{os.path.basename(name)}: {document.get('started')}, "
+              f"{document.get('duration_s')} s, code "
+              f"{document.get('code', {}).get('commit')}")
+    show = rst if args.rst else render
+    print()
+    print(show(recovery_table(scenarios)))
+    print()
+    print(show(side_by_side_table(scenarios)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

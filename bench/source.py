@@ -41,10 +41,12 @@ class Source:
 
     def prepare(self):
         self.commit = _git("rev-parse", "--short", self.revision)
-        self.dirty = sorted(
-            line[3:] for line in _git("status", "--porcelain",
-                                      "--untracked-files=no").splitlines()
-            if line.strip())
+        status = subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain",
+             "--untracked-files=no"], check=True, capture_output=True,
+            text=True).stdout
+        self.dirty = sorted(line[3:] for line in status.splitlines()
+                            if line.strip())
         if self.worktree:
             return self
         self._tmp = tempfile.mkdtemp(prefix="instance-ha-bench-src-")
