@@ -105,8 +105,12 @@ def run(state, deps):
     _log_verdicts(state, assessment, log)
     if assessment.held:
         log.error("MASS FAILURE, NOTHING TRIGGERED: %s", assessment.held)
-    if not assessment.quorum:
-        log.warning("no quorum: nothing is triggered")
+    if state.get("quorum", True) != assessment.quorum:
+        if assessment.quorum:
+            log.warning("quorum is back")
+        else:
+            log.warning("no quorum: nothing is triggered")
+    state["quorum"] = assessment.quorum
     stable = debounce.update(assessment)
     state["debounce"] = debounce.as_dict()
     allowed = {v.name for v in assessment.to_trigger}

@@ -30,7 +30,7 @@ def exists(file_path):
 
 def empty():
     return {"version": VERSION, "memory": {}, "debounce": {}, "logged": {},
-            "watch": {}}
+            "quorum": True, "watch": {}}
 
 
 def load(file_path):
