@@ -72,8 +72,7 @@ def measure(client, db, workflow, args, clouds_yaml):
     sim = simcloud_server.SimCloud(simcloud_topology.build(
         topology(args.vms, args.evacuation_time))).start()
     try:
-        with open(clouds_yaml, "w", encoding="utf-8") as f:
-            yaml.safe_dump(sim.clouds(), f)
+        server_process.write_clouds_yaml(clouds_yaml, sim.clouds())
         sim.cloud.kill_host("compute1")
         size_before = os.path.getsize(db)
         actions_before = _count(db, "action_executions_v2")
@@ -124,12 +123,10 @@ def main(argv=None):
     parser.add_argument("--interval", type=float, default=0.5)
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="bench-polling-")
-    clouds_yaml = os.path.join(workdir, "clouds.yaml")
-    with open(clouds_yaml, "w", encoding="utf-8") as f:
-        f.write("clouds: {}\n")
+    clouds_yaml = server_process.write_clouds_yaml(
+        os.path.join(workdir, "clouds.yaml"), {"clouds": {}})
     server = server_process.ServerProcess(
-        workdir, env={"OS_CLOUD": "simcloud",
-                      "OS_CLIENT_CONFIG_FILE": clouds_yaml})
+        workdir, env=server_process.cloud_env(clouds_yaml))
     try:
         server.start()
         client = mistral_client.connect(mistral_url=server.url)

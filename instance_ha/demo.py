@@ -13,7 +13,6 @@ import tempfile
 import time
 
 import click
-import yaml
 
 from instance_ha import mistral_client
 from instance_ha import recovery_commands
@@ -54,13 +53,10 @@ def run(echo=click.echo, keep=False, evacuation_time=1.0):
     workdir = tempfile.mkdtemp(prefix="instance-ha-demo-")
     sim = simcloud_server.SimCloud(simcloud_topology.build(
         topology(evacuation_time))).start()
-    clouds_yaml = os.path.join(workdir, "clouds.yaml")
-    fd = os.open(clouds_yaml, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(sim.clouds(), f)
+    clouds_yaml = server_process.write_clouds_yaml(
+        os.path.join(workdir, "clouds.yaml"), sim.clouds())
     server = server_process.ServerProcess(
-        workdir, env={"OS_CLOUD": "simcloud",
-                      "OS_CLIENT_CONFIG_FILE": clouds_yaml})
+        workdir, env=server_process.cloud_env(clouds_yaml))
     total = sum(len(sim.cloud.servers_on(h)) for h in HOSTS)
     echo(f"simulated cloud at {sim.url}: {len(HOSTS)} hosts, {total} VMs")
     started = time.monotonic()

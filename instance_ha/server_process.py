@@ -95,6 +95,22 @@ class ServerProcess:
             return ""
 
 
+def write_clouds_yaml(path, clouds):
+    """Write a clouds.yaml readable by its owner only: it holds passwords."""
+    import yaml
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        yaml.safe_dump(clouds, f)
+    return path
+
+
+def cloud_env(clouds_yaml, cloud="simcloud"):
+    """The environment that points the server's actions at ``cloud``."""
+    return {"OS_CLOUD": cloud, "OS_CLIENT_CONFIG_FILE": clouds_yaml}
+
+
 def instance_ha_command():
     """The installed ``instance-ha`` script of this Python environment.
 

@@ -1,5 +1,4 @@
 import pytest
-import yaml
 
 from instance_ha import mistral_client
 from instance_ha import server_process
@@ -45,10 +44,9 @@ def mistral_env(tmp_path_factory):
     test's simulated cloud from clouds.yaml."""
     workdir = tmp_path_factory.mktemp("workflows")
     clouds = workdir / "clouds.yaml"
-    clouds.write_text("clouds: {}\n")
+    server_process.write_clouds_yaml(clouds, {"clouds": {}})
     server = server_process.ServerProcess(
-        str(workdir), env={"OS_CLOUD": "simcloud",
-                           "OS_CLIENT_CONFIG_FILE": str(clouds)})
+        str(workdir), env=server_process.cloud_env(str(clouds)))
     server.start()
     yield mistral_client.connect(mistral_url=server.url), clouds
     server.stop(timeout=20)
@@ -68,7 +66,7 @@ def cloud(mistral_env, simcloud_factory):
                        **(other_hosts or {})}
                       for i in range(2, hosts + 1)]}
         sim = simcloud_factory(config)
-        clouds.write_text(yaml.safe_dump(sim.clouds()))
+        server_process.write_clouds_yaml(clouds, sim.clouds())
         return sim
     make.client = client
     make.factory = simcloud_factory

@@ -7,7 +7,8 @@ import json
 import time
 
 import pytest
-import yaml
+
+from instance_ha import server_process
 
 MUTATIONS = ("lock", "unlock", "os-resetState", "evacuate", "os-stop",
              "os-start", "services.update")
@@ -299,7 +300,7 @@ def reserved_cloud(cloud, reserved=None, ordinary=None, vms=2):
 
 def cloud_from(cloud, config):
     sim = cloud.factory(config)
-    cloud.clouds.write_text(yaml.safe_dump(sim.clouds()))
+    server_process.write_clouds_yaml(cloud.clouds, sim.clouds())
     return sim
 
 

@@ -10,7 +10,6 @@ import tempfile
 import time
 
 import pytest
-import yaml
 
 from instance_ha import mistral_client
 from instance_ha import server_process
@@ -40,13 +39,10 @@ def cloud_and_mistral():
                 {"name": "vm1", "vm_state": "active"},
                 {"name": "vm2", "vm_state": "active"}]},
             {"name": "rn2"}]})).start()
-    clouds_yaml = os.path.join(workdir, "clouds.yaml")
-    fd = os.open(clouds_yaml, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(sim.clouds(), f)
+    clouds_yaml = server_process.write_clouds_yaml(
+        os.path.join(workdir, "clouds.yaml"), sim.clouds())
     server = server_process.ServerProcess(
-        workdir, env={"OS_CLOUD": "simcloud",
-                      "OS_CLIENT_CONFIG_FILE": clouds_yaml})
+        workdir, env=server_process.cloud_env(clouds_yaml))
     try:
         server.start()
         client = mistral_client.connect(mistral_url=server.url)
