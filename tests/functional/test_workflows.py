@@ -26,12 +26,13 @@ def run(client, workflow, wf_input, timeout=120):
     return execution, json.loads(execution.output or "{}")
 
 
-def evacuate_host(cloud, host="compute1", kill=True, **wf_input):
+def evacuate_host(cloud, host="compute1", kill=True, timeout=120,
+                  **wf_input):
     sim = cloud.sim
     if kill:
         sim.cloud.kill_host(host)
     return run(cloud.client, "instance_ha.host_evacuate",
-               {"search_opts": {"host": host}, **wf_input})
+               {"search_opts": {"host": host}, **wf_input}, timeout=timeout)
 
 
 def mutations(sim, server_id):
@@ -364,3 +365,24 @@ def test_unknown_recovery_method_is_refused_and_changes_nothing(cloud):
     assert "recovery_method must be one of" in execution.state_info
     assert [c for c in sim.cloud.calls.calls()
             if c.operation in MUTATIONS] == []
+
+
+def test_two_hundred_vms_at_concurrency_ten(cloud):
+    sim = cloud(servers=[{"name": f"vm{i:03d}"} for i in range(200)],
+                other_hosts={"vcpus": 512, "memory_mb": 1024 * 1024,
+                             "disk_gb": 65536},
+                evacuation_time=0.5)
+    cloud.sim = sim
+    started = time.monotonic()
+    execution, output = evacuate_host(cloud, concurrency=10,
+                                      poll_interval=0.5, timeout=900)
+    wall = time.monotonic() - started
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["counts"] == {"moved": 200, "failed": 0, "skipped": 0}
+    accepted = sim.cloud.calls.accepted_evacuations()
+    assert len(accepted) == 200 and set(accepted.values()) == {1}
+    assert sim.cloud.servers_on("compute1") == []
+    per_vm = [c for c in sim.cloud.calls.calls() if c.server_id]
+    print(f"200 VMs, concurrency 10, 0.5 s evacuations: {wall:.1f} s "
+          f"(ideal {200 / 10 * 0.5:.0f} s), "
+          f"{len(per_vm) / 200:.1f} Nova calls per VM")
