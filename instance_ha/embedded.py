@@ -116,9 +116,11 @@ def serve(options):
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
 
     _configure_mistral(options)
+    started_at = _utcnow()
     services = _start_services()
     status = 0
     try:
+        resume_orphaned_tasks(before=started_at)
         if options.register:
             _install_pack(options)
         LOG.info("%s %s (database %s, log %s)", READY_MESSAGE, options.url,
@@ -247,6 +249,60 @@ def _stop_services(services):
             LOG.exception("stopping %s failed", type(service).__name__)
     for service in reversed(services):
         service.wait()
+
+
+def _utcnow():
+    from oslo_utils import timeutils
+
+    return timeutils.utcnow()
+
+
+def resume_orphaned_tasks(before):
+    """Start again every task a dead process created but never started.
+
+    Since Mistral 17 a task is created IDLE in one transaction and started
+    by a ``start_task`` message sent after the commit; when the process
+    dies in between, the message is lost and the task stays IDLE, its
+    execution RUNNING, for good (nothing in Mistral looks at IDLE tasks).
+    This server is the only engine on its database, so an IDLE task of a
+    RUNNING execution created before this process started was orphaned by
+    the dead one: it is sent the same ``start_task`` Mistral's dispatcher
+    sends (``mistral/engine/dispatcher.py``).  Starting it is safe: the
+    engine moves it IDLE -> RUNNING with a conditional update, so a task
+    already started is not started twice.  Tasks created by this process
+    (``before``: its start time) are left to it.  Returns the task ids.
+    """
+    from mistral import context as auth_ctx
+    from mistral.db.v2 import api as db_api
+    from mistral.rpc import clients as rpc_clients
+    from mistral.workflow import states
+
+    auth_ctx.set_ctx(auth_ctx.MistralContext(
+        user_id=None, project_id=None, auth_token=None, is_admin=True))
+    try:
+        with db_api.transaction():
+            orphans = [
+                (task.id, task.name, task.workflow_execution_id,
+                 (task.runtime_context or {}).get("triggered_by"))
+                for wf_ex in db_api.get_workflow_executions(
+                    state=states.RUNNING)
+                for task in db_api.get_task_executions(
+                    workflow_execution_id=wf_ex.id, state=states.IDLE)
+                if task.created_at is not None
+                and task.created_at < before]
+        engine = rpc_clients.get_engine_client()
+        for task_id, name, wf_ex_id, triggered_by in orphans:
+            LOG.warning("resuming task %s (%s) of execution %s: created "
+                        "but never started by the previous process",
+                        name, task_id, wf_ex_id)
+            engine.start_task(task_ex_id=task_id, first_run=True,
+                              waiting=False, triggered_by=triggered_by,
+                              rerun=False, reset=False)
+        if orphans:
+            LOG.warning("resumed %d orphaned task(s)", len(orphans))
+        return [task_id for task_id, *_ in orphans]
+    finally:
+        auth_ctx.set_ctx(None)
 
 
 def _install_pack(options):
