@@ -4,9 +4,11 @@ happened."""
 
 import os
 import shutil
+import signal
 import tempfile
 
 import chaos_harness
+import distributed as dist
 import pytest
 
 from instance_ha import mistral_client
@@ -41,8 +43,10 @@ class EmbeddedDeployment:
     def client(self):
         return self._client
 
-    def victim_pid(self):
-        return self.server.pid
+    def kill_victim(self):
+        pid = self.server.pid
+        os.kill(pid, signal.SIGKILL)
+        return pid
 
     def after_kill(self):
         import time
@@ -84,3 +88,21 @@ def cloud_factory():
     yield start
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture(scope="module")
+def distributed():
+    """Stock Mistral on MariaDB + RabbitMQ; skipped (failed under
+    CI=true) when those cannot be had."""
+    try:
+        dist.ensure_services()
+    except dist.Unavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"distributed chaos needs MariaDB and RabbitMQ: "
+                        f"{exc}")
+        pytest.skip(f"distributed chaos needs MariaDB and RabbitMQ: {exc}")
+    deployment = dist.DistributedDeployment()
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop()
