@@ -54,7 +54,7 @@ def mistral_env(tmp_path_factory):
 
 
 @pytest.fixture
-def cloud(mistral_env, simcloud_factory):
+def mistral_cloud(mistral_env, simcloud_factory):
     client, clouds = mistral_env
 
     def make(servers, hosts=3, other_hosts=None, **settings):

@@ -4,7 +4,15 @@ cloud."""
 
 import subprocess
 
+import pytest
+
 from instance_ha import server_process
+
+
+@pytest.fixture
+def cloud(mistral_cloud):
+    """A simulated cloud that the module's embedded Mistral acts on."""
+    return mistral_cloud
 
 
 def cli(*args, url=None, timeout=180):

@@ -10,6 +10,12 @@ import pytest
 
 from instance_ha import server_process
 
+
+@pytest.fixture
+def cloud(mistral_cloud):
+    """A simulated cloud that the module's embedded Mistral acts on."""
+    return mistral_cloud
+
 MUTATIONS = ("lock", "unlock", "os-resetState", "evacuate", "os-stop",
              "os-start", "services.update")
 HA = {"HA_Enabled": "True"}
