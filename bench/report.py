@@ -133,6 +133,12 @@ def rst(rows):
     return "\n".join(lines)
 
 
+def _runs(scenario):
+    runs = scenario["runs"]
+    return len(runs) if isinstance(runs, list) else len(
+        runs.get("instance-ha", []))
+
+
 def main(argv=None):
     """``python -m bench.report FILE.json ...``: the tables of saved
     results, as text, or as reStructuredText with --rst."""
@@ -142,15 +148,19 @@ def main(argv=None):
     parser.add_argument("files", nargs="+")
     parser.add_argument("--rst", action="store_true")
     args = parser.parse_args(argv)
-    scenarios = []
+    scenarios = {}
     for name in args.files:
         with open(name) as f:
             document = json.load(f)
+        # A label measured in several files: the one with the most runs.
         for scenario in document["scenarios"]:
-            scenarios.append(scenario)
+            kept = scenarios.get(scenario["label"])
+            if kept is None or _runs(scenario) > _runs(kept):
+                scenarios[scenario["label"]] = scenario
         print(f"{os.path.basename(name)}: {document.get('started')}, "
               f"{document.get('duration_s')} s, code "
               f"{document.get('code', {}).get('commit')}")
+    scenarios = list(scenarios.values())
     show = rst if args.rst else render
     print()
     print(show(recovery_table(scenarios)))
