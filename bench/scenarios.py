@@ -213,6 +213,10 @@ def summarise(runs, best, n):
         "service_down_s": med(None,
                               lambda r: r["milestones_s"]["service_down"]),
         "last_evacuation_done_s": med("last_evacuation_done_s"),
+        # From the last evacuation done at Nova to the end seen.
+        "tail_s": med(None, lambda r: (
+            r["total_s"] - r["last_evacuation_done_s"]
+            if r.get("last_evacuation_done_s") is not None else None)),
         "calls_per_vm": med("calls_per_vm"),
         "calls_per_vm_without_keystone": med("calls_per_vm_without_keystone"),
         "polls_per_vm": med("polls_per_vm"),
