@@ -7,6 +7,7 @@ instance-ha is imported only after the code to measure is chosen
 
 import argparse
 import copy
+import signal
 import sys
 import time
 
@@ -32,6 +33,9 @@ def parse(argv):
                         help="runs per scenario (overrides the set's)")
     parser.add_argument("--name", help="results file name (default: the "
                                        "set's name)")
+    parser.add_argument("--masakari-default-repeats", type=int,
+                        help="runs of Masakari at its defaults (180 s "
+                             "sleep each) in the side-by-side")
     parser.add_argument("--no-masakari", action="store_true",
                         help="skip the side-by-side with Masakari")
     parser.add_argument("--worktree", action="store_true",
@@ -54,20 +58,31 @@ def selected(args):
             continue
         if args.repeats:
             spec["repeats"] = args.repeats
-            if spec["kind"] == "side_by_side":
-                spec["masakari_default_repeats"] = min(
-                    spec["masakari_default_repeats"], args.repeats)
+        if spec["kind"] == "side_by_side":
+            if args.masakari_default_repeats is not None:
+                spec["masakari_default_repeats"] = (
+                    args.masakari_default_repeats)
+            spec["masakari_default_repeats"] = min(
+                spec["masakari_default_repeats"], spec["repeats"])
         chosen.append(spec)
     return chosen
 
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    # SIGTERM, and SIGINT even when a background shell ignored it, unwind
+    # so that every server and runner started is stopped by its PID.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     source = source_module.Source(worktree=args.worktree).prepare()
     try:
         return _main(args, source)
     finally:
         source.cleanup()
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _main(args, source):

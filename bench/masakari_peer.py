@@ -79,6 +79,11 @@ class MasakariPeer:
             process.wait()
             raise RuntimeError(
                 f"masakari runner overran {timeout} s") from None
+        except BaseException:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+            raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         lines = [line for line in out.splitlines() if line.startswith("{")]
