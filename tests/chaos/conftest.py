@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 
 import chaos_harness
 import distributed as dist
@@ -36,7 +37,14 @@ class EmbeddedDeployment:
                                "OS_CLIENT_CONFIG_FILE": self.clouds_yaml})
 
     def start(self):
-        self.server = self._new_server().start(timeout=240)
+        for _attempt in range(3):
+            self.server = self._new_server().start(timeout=240)
+            # A free port can be taken by another test run between its
+            # choice and the bind: then our child exits at once (port in
+            # use) while the other run's server answered wait_ready.
+            time.sleep(2)
+            if self.server.process.poll() is None:
+                break
         self._client = mistral_client.connect(mistral_url=self.server.url)
         return self
 
@@ -49,8 +57,6 @@ class EmbeddedDeployment:
         return pid
 
     def after_kill(self):
-        import time
-
         self.server.process.wait(30)
         started = time.monotonic()
         self.start()
