@@ -51,6 +51,8 @@ MISTRAL_ACTIONS = [
      "instance_ha.actions.reserved_host:ClaimReservedHost"),
     ("instance_ha.release_reserved_host = "
      "instance_ha.actions.reserved_host:ReleaseReservedHost"),
+    ("instance_ha.unlock_evacuated = "
+     "instance_ha.actions.unlock_evacuated:UnlockEvacuated"),
     "instance_ha.start = instance_ha.actions.start:Start",
 ]
 

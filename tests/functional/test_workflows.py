@@ -392,3 +392,34 @@ def test_two_hundred_vms_at_concurrency_ten(cloud):
     print(f"200 VMs, concurrency 10, 0.5 s evacuations: {wall:.1f} s "
           f"(ideal {200 / 10 * 0.5:.0f} s), "
           f"{len(per_vm) / 200:.1f} Nova calls per VM")
+
+
+def test_a_moved_vm_left_locked_by_a_stopped_run_is_unlocked(cloud):
+    """A run the watchdog stopped never reached its per-VM unlock; the
+    next run no longer sees the moved VM on the failed host, and unlocks
+    it in its final sweep.  Someone else's lock stays."""
+    from instance_ha.simcloud import testing
+
+    sim = cloud(servers=[{"name": "ours"}, {"name": "theirs"}])
+    cloud.sim = sim
+    sim.cloud.kill_host("compute1")
+    nova = testing.nova(sim, "2.73")
+    reasons = {"ours": "instance-ha evacuation from compute1",
+               "theirs": "maintenance by the tenant"}
+    moved = {}
+    for vm in sim.cloud.servers_on("compute1"):
+        nova.servers.evacuate(vm.id)
+        testing.wait_for(lambda vm=vm: vm.host != "compute1"
+                         and vm.task_state is None
+                         and [m.status for m in sim.cloud.migrations
+                              if m.instance_uuid == vm.id] == ["done"])
+        nova.servers.lock(vm.id, reason=reasons[vm.name])
+        moved[vm.name] = vm
+    execution, output = evacuate_host(cloud, kill=False)
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["servers"] == []
+    assert not moved["ours"].locked
+    assert moved["theirs"].locked
+    assert moved["theirs"].locked_reason == reasons["theirs"]
+    assert sim.cloud.calls.count(operation="unlock",
+                                 server_id=moved["theirs"].id) == 0

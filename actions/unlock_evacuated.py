@@ -1,0 +1,63 @@
+"""Unlock every server a recovery of a host moved but left locked."""
+
+from instance_ha import nova_client
+from instance_ha.actions import base
+
+# The per-VM workflow locks with this reason (instance_evacuate.yaml).
+EVACUATION_LOCK = "instance-ha evacuation from {host}"
+MOVED = ("done", "completed")
+
+
+class UnlockEvacuated(base.NovaAction):
+    """Level-triggered clean-up at the end of a host recovery: a server
+    evacuated from ``source_host`` (Nova's evacuation migrations) that
+    now runs elsewhere and still holds the lock a recovery of that host
+    set is unlocked.  A run stopped by the watchdog never reaches its
+    per-VM unlock, and the next run no longer sees a moved server on the
+    failed host; this is where its lock is released.  Locks with any
+    other reason are left alone; below microversion 2.73 Nova shows no
+    reason, so nothing is unlocked."""
+
+    def __init__(self, source_host):
+        self.source_host = source_host
+
+    def check(self):
+        base.require_text("source_host", self.source_host)
+
+    def act(self, nova):
+        return nova.retrying(f"unlocking the servers evacuated from "
+                             f"{self.source_host}",
+                             lambda: self._attempt(nova),
+                             host=self.source_host)
+
+    def _attempt(self, nova):
+        client = nova.client()
+        result = {"host": self.source_host, "unlocked": [], "checked": 0}
+        if client.api_version < nova_client.LOCKED_REASON_MIN:
+            return dict(result, reason="Nova shows no lock reason below "
+                                       "2.73: nothing unlocked")
+        ours = EVACUATION_LOCK.format(host=self.source_host)
+        for server_id in self._moved_servers(nova, client):
+            result["checked"] += 1
+            server = nova.server(server_id, client)
+            if (server.get("locked")
+                    and server.get("locked_reason") == ours
+                    and nova_client.host_of(server) != self.source_host):
+                nova.post(f"/servers/{server_id}/action", {"unlock": None},
+                          client)
+                base.LOG.info("server %s unlocked: evacuated from %s and "
+                              "left locked", server_id, self.source_host)
+                result["unlocked"].append(server_id)
+        return result
+
+    def _moved_servers(self, nova, client):
+        query = ("/os-migrations?source_compute="
+                 f"{self.source_host}")
+        if client.api_version >= nova_client.MIGRATION_TYPE_MIN:
+            query += "&migration_type=evacuation"
+        migrations = nova.get(query, client).get("migrations", [])
+        return sorted({m["instance_uuid"] for m in migrations
+                       if m.get("source_compute") == self.source_host
+                       and m.get("migration_type", "evacuation")
+                       == "evacuation"
+                       and m.get("status") in MOVED})
