@@ -321,6 +321,51 @@ def test_reserved_host_method_claims_a_reserved_host(cloud):
     assert execution.state == "SUCCESS", execution.state_info
     assert hosts_of(output) == ["compute3"]
     assert sim.cloud.hosts["compute3"].service.disabled is False
+    assert sim.cloud.hosts["compute1"].service.disabled_reason.endswith(
+        "; reserved host compute3")
+
+
+def test_reserved_host_enabled_by_an_abandoned_run_is_used(cloud):
+    """A run claimed compute3 and enabled it (Nova cleared its reason),
+    then was abandoned before any evacuation: the failed host's record
+    names compute3, and the next run uses it, not another host."""
+    sim = reserved_cloud(cloud, reserved={"disabled": False,
+                                          "disabled_reason": None})
+    sim.cloud.hosts["compute2"].service.disabled = True
+    sim.cloud.hosts["compute2"].service.disabled_reason = \
+        "instance-ha: reserved"
+    failed = sim.cloud.hosts["compute1"].service
+    failed.disabled = failed.forced_down = True
+    failed.disabled_reason = ("instance-ha: host fenced, recovery x "
+                              "started y; reserved host compute3")
+    execution, output = evacuate_host(cloud, recovery_method="reserved_host")
+    assert execution.state == "SUCCESS", execution.state_info
+    assert hosts_of(output) == ["compute3"]
+    assert sim.cloud.hosts["compute2"].service.disabled_reason == \
+        "instance-ha: reserved"
+
+
+def test_reserved_host_claimed_by_a_lost_attempt_is_used(cloud):
+    """A claim marked the host in Nova, then its answer was lost (the
+    process died): the next run finds its own mark and uses that host."""
+    sim = reserved_cloud(cloud, reserved={
+        "disabled_reason": "instance-ha: claimed for compute1"})
+    execution, output = evacuate_host(cloud, recovery_method="reserved_host")
+    assert execution.state == "SUCCESS", execution.state_info
+    assert hosts_of(output) == ["compute3"]
+    service = sim.cloud.hosts["compute3"].service
+    assert (service.disabled, service.disabled_reason) == (False, None)
+
+
+def test_reserved_host_claimed_for_another_failure_is_left_alone(cloud):
+    sim = reserved_cloud(cloud, reserved={
+        "disabled_reason": "instance-ha: claimed for compute7"})
+    execution, output = evacuate_host(cloud, recovery_method="reserved_host")
+    assert execution.state == "ERROR"
+    assert sim.cloud.calls.accepted_evacuations() == {}
+    service = sim.cloud.hosts["compute3"].service
+    assert (service.disabled, service.disabled_reason) == (
+        True, "instance-ha: claimed for compute7")
 
 
 def test_reserved_host_from_an_aggregate(cloud):
