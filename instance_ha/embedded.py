@@ -30,13 +30,35 @@ LOG = logging.getLogger(__name__)
 
 READY_MESSAGE = "instance-ha embedded Mistral ready at"
 
-# Mistral settings of the embedded server.  An operator's --config file is
-# read after these and wins.  Why each one is set: README.rst, "Embedded
-# Mistral".
-MISTRAL_SETTINGS = """\
+# The settings a recovery's durability rests on, for every Mistral that
+# runs the pack (embedded here; every node's mistral.conf in a distributed
+# deployment, whose chaos tests use this same text).  Why each one:
+# README.rst, "Durability".
+DURABILITY_SETTINGS = """\
+[DEFAULT]
+scheduler_type = default
+
+[action_heartbeat]
+check_interval = 5
+max_missed_heartbeats = 6
+first_heartbeat_timeout = 60
+
+[engine]
+execution_integrity_check_delay = 20
+
+[scheduler]
+pickup_job_after = 10
+
+[legacy_action_provider]
+load_action_generators = false
+"""
+
+# Mistral settings of the embedded server, on top of DURABILITY_SETTINGS.
+# An operator's --config file is read after these and wins.  Why each one
+# is set: README.rst, "Embedded Mistral".
+MISTRAL_SETTINGS = DURABILITY_SETTINGS + """
 [DEFAULT]
 transport_url = fake:/
-scheduler_type = default
 use_stderr = true
 log_file = {log_file}
 
@@ -52,20 +74,6 @@ connection = sqlite:///{db}
 
 [executor]
 type = remote
-
-[action_heartbeat]
-check_interval = 5
-max_missed_heartbeats = 6
-first_heartbeat_timeout = 60
-
-[engine]
-execution_integrity_check_delay = 20
-
-[scheduler]
-pickup_job_after = 10
-
-[legacy_action_provider]
-load_action_generators = false
 """
 
 
@@ -116,15 +124,26 @@ def serve(options):
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
 
     _configure_mistral(options)
-    started_at = _utcnow()
-    services = _start_services()
+    if stop_requested.is_set():
+        LOG.info("stopping on signal, during start-up")
+        return 0
+    started_at = _utcnow().replace(microsecond=0)
+    services = _start_services(stop_requested)
     status = 0
     try:
-        resume_orphaned_tasks(before=started_at)
+        # A signal during start-up is honoured between its steps.
+        steps = [lambda: fail_lost_actions(before=started_at),
+                 lambda: resume_orphaned_tasks(before=started_at)]
         if options.register:
-            _install_pack(options)
-        LOG.info("%s %s (database %s, log %s)", READY_MESSAGE, options.url,
-                 os.path.abspath(options.db), options.resolved_log_file)
+            steps.append(lambda: _install_pack(options))
+        for step in steps:
+            if stop_requested.is_set():
+                break
+            step()
+        else:
+            LOG.info("%s %s (database %s, log %s)", READY_MESSAGE,
+                     options.url, os.path.abspath(options.db),
+                     options.resolved_log_file)
         stop_requested.wait()
         LOG.info("stopping on signal")
     except installer.InstallError as exc:
@@ -212,7 +231,7 @@ def _configure_mistral(options):
     rpc.get_transport()  # alembic migrations in Mistral
 
 
-def _start_services():
+def _start_services(stop_requested):
     from mistral.api import service as api_service
     from mistral.engine import engine_server
     from mistral.executors import executor_server
@@ -229,6 +248,8 @@ def _start_services():
     started = []
     try:
         for build in builders:
+            if stop_requested.is_set():
+                break
             service = build()
             service.start()
             started.append(service)
@@ -257,6 +278,70 @@ def _utcnow():
     return timeutils.utcnow()
 
 
+def _admin_context():
+    from mistral import context as auth_ctx
+
+    auth_ctx.set_ctx(auth_ctx.MistralContext(
+        user_id=None, project_id=None, auth_token=None, is_admin=True))
+
+
+def fail_lost_actions(before):
+    """Fail at once every action the dead process was running.
+
+    Mistral's heartbeat checker fails such an action ("Heartbeat wasn't
+    received.") only ``first_heartbeat_timeout`` after this start, so a
+    restarted server would sit a minute on work nobody runs.  This server
+    is the only executor on its database: an action still RUNNING that
+    was created before this process started (``before``: its start,
+    whole seconds, as Mistral stores ``created_at``) ran in the dead one.
+    It is completed with an error exactly as the heartbeat checker does
+    (``action_handler.on_action_complete``), so its task follows its own
+    ``retry`` / ``on-error``; the pack's actions look before they act, so
+    running one again is safe.  Returns the action execution ids.
+    """
+    from mistral.db import utils as db_utils
+    from mistral.engine import post_tx_queue
+
+    @db_utils.retry_on_db_error
+    @post_tx_queue.run
+    def fail_all():
+        from mistral.db.v2 import api as db_api
+        from mistral.engine import action_handler
+        from mistral.workflow import states
+        from mistral_lib import actions as ml_actions
+
+        failed = []
+        with db_api.transaction():
+            lost = [a for a in db_api.get_action_executions(
+                        state=states.RUNNING)
+                    if a.created_at is not None and a.created_at < before]
+            for action_ex in lost:
+                LOG.warning("failing action %s (%s): it was running in the "
+                            "previous process", action_ex.name, action_ex.id)
+                action_handler.on_action_complete(
+                    action_ex, ml_actions.Result(
+                        error="instance-ha: lost with the previous server "
+                              "process"))
+                failed.append(action_ex.id)
+        return failed
+
+    _admin_context()
+    try:
+        failed = fail_all()
+    finally:
+        _clear_context()
+    if failed:
+        LOG.warning("failed %d action(s) lost with the previous process",
+                    len(failed))
+    return failed
+
+
+def _clear_context():
+    from mistral import context as auth_ctx
+
+    auth_ctx.set_ctx(None)
+
+
 def resume_orphaned_tasks(before):
     """Start again every task a dead process created but never started.
 
@@ -272,13 +357,11 @@ def resume_orphaned_tasks(before):
     already started is not started twice.  Tasks created by this process
     (``before``: its start time) are left to it.  Returns the task ids.
     """
-    from mistral import context as auth_ctx
     from mistral.db.v2 import api as db_api
     from mistral.rpc import clients as rpc_clients
     from mistral.workflow import states
 
-    auth_ctx.set_ctx(auth_ctx.MistralContext(
-        user_id=None, project_id=None, auth_token=None, is_admin=True))
+    _admin_context()
     try:
         with db_api.transaction():
             orphans = [
@@ -302,7 +385,7 @@ def resume_orphaned_tasks(before):
             LOG.warning("resumed %d orphaned task(s)", len(orphans))
         return [task_id for task_id, *_ in orphans]
     finally:
-        auth_ctx.set_ctx(None)
+        _clear_context()
 
 
 def _install_pack(options):

@@ -37,6 +37,12 @@ class ServerProcess:
     def start(self, timeout=90.0):
         """Start the server and wait until it is ready: its pack registered
         (or, with --no-register, its API answering)."""
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self):
+        """Start the server process without waiting for it."""
         command = [*instance_ha_command(), "server",
                    "--db", self.db, "--host", self.host,
                    "--port", str(self.port), "--log-file", self.log_file,
@@ -45,7 +51,6 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, env=self.env)
-        self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout):

@@ -96,6 +96,30 @@ test.delayed:
     print(f"finished {time.monotonic() - restarted:.1f} s after restart")
 
 
+def test_sigterm_during_start_up_stops_the_server_before_ready(tmp_path):
+    """A stop asked while Mistral is still starting is honoured between
+    the start-up steps: exit 0, never announced ready."""
+    from instance_ha import embedded
+
+    server = server_process.ServerProcess(str(tmp_path)).launch()
+    try:
+        deadline = time.monotonic() + 60
+        # The log file appears once Mistral is configured (signal handlers
+        # are set before); the services and the pack come after it.
+        while not os.path.exists(server.log_file):
+            assert server.process.poll() is None, server.tail()
+            assert time.monotonic() < deadline, "no log file"
+            time.sleep(0.05)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=60) == 0
+        with open(server.log_file, encoding="utf-8") as log:
+            text = log.read()
+        assert embedded.READY_MESSAGE not in text
+        assert "stopping on signal" in text
+    finally:
+        server.kill()
+
+
 def test_occupied_port_is_refused_clearly(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -237,3 +261,55 @@ def test_task_left_idle_by_a_kill_is_resumed_at_start(start_server):
     assert f"resumed {len(orphans)} orphaned task(s)" in text
     print(f"\n{len(orphans)} orphaned task(s); SUCCESS "
           f"{time.monotonic() - restarted:.1f} s after the restart")
+
+
+LOST_ACTION_WORKFLOW = """\
+---
+version: '2.0'
+test.lost_action:
+  tasks:
+    slow:
+      action: std.sleep
+      input:
+        seconds: 5
+      retry: {count: 1, delay: 1}
+"""
+
+
+def test_action_running_at_a_kill_is_failed_and_retried_at_start(
+        start_server):
+    """kill -9 while an action runs: Mistral's heartbeat checker would
+    fail it only a minute after the restart; the embedded server, the only
+    executor on its database, fails it at start-up, and the task's retry
+    runs it again at once."""
+    server = start_server()
+    client = mistral_client.connect(mistral_url=server.url)
+    client.workflows.create(LOST_ACTION_WORKFLOW)
+    execution = client.executions.create("test.lost_action")
+    deadline = time.monotonic() + 30
+    while not any(a.state == "RUNNING"
+                  for a in client.action_executions.list()
+                  if a.name == "std.sleep"):
+        assert time.monotonic() < deadline, "the action never ran"
+        time.sleep(0.05)
+    server.process.kill()
+    server.process.wait()
+
+    again = start_server(workdir=server.workdir)
+    ready = time.monotonic()
+    client = mistral_client.connect(mistral_url=again.url)
+    finished = wait_for_state(client, execution.id, {"SUCCESS", "ERROR"},
+                              timeout=90)
+    took = time.monotonic() - ready
+    assert finished.state == "SUCCESS", finished.state_info
+    sleeps = sorted((a.state, client.action_executions.get(a.id).output)
+                    for a in client.action_executions.list()
+                    if a.name == "std.sleep")
+    assert [state for state, _ in sleeps] == ["ERROR", "SUCCESS"]
+    assert "lost with the previous server process" in sleeps[0][1]
+    with open(again.log_file, encoding="utf-8") as log:
+        assert "failed 1 action(s) lost with the previous process" in \
+            log.read()
+    # The retry (1 s delay, 5 s sleep) ran at once, not after the
+    # heartbeat checker's first pass (30 s after the start).
+    assert took < 25, f"finished {took:.1f} s after the restart"
