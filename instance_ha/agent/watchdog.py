@@ -10,6 +10,18 @@ the root) and the workflow starts again under the next deterministic id:
 safe, because the workflow is level-triggered and its actions look before
 they act.  No ``tasks.rerun(reset=False)``: on a with-items task it hangs.
 
+A task is IDLE only between its creation and its start message; one IDLE
+for ``ORPHANED_TASK_AGE`` lost that message with a dead engine, and
+Mistral never starts it (mistral-facts.md; the embedded server starts
+such tasks when it restarts, a distributed Mistral never does), so its
+run cannot finish: it is failed and started again at once, without
+waiting ``watchdog_timeout`` (900 s by default, above the longest
+legitimate quiet time of a run).
+
+The same holds for an execution still RUNNING whose every task finished
+that long ago: Mistral completes a workflow after the transaction of its
+last task, and a process killed in between leaves it RUNNING for good.
+
 A run that ends in ERROR is reported and started again, up to
 ``max_attempts`` runs per failure; then the agent says, loudly and
 repeatedly, that an operator must act, and does nothing more for it.
@@ -29,6 +41,10 @@ from instance_ha.agent import handoff
 RUNNING_STATES = ("RUNNING", "IDLE")
 FAILED_STATES = ("ERROR", "CANCELLED")
 ALARM_EVERY = datetime.timedelta(minutes=10)
+# A start message waits in the engine's queue for seconds, not minutes.
+ORPHANED_TASK_AGE = datetime.timedelta(minutes=2)
+MISTRAL_TIME = "%Y-%m-%d %H:%M:%S"
+FINISHED_TASK_STATES = ("SUCCESS", "ERROR", "CANCELLED")
 
 
 def new_entry(host, fenced_at, failure, attempt, execution_id, now):
@@ -109,6 +125,21 @@ class Watchdog:
             return
         children = self._children(execution.id)
         now = self.clock()
+        orphans = self._orphaned_tasks([execution] + children, now)
+        if orphans:
+            self._restart(entry, execution, children,
+                          f"has {len(orphans)} task(s) that never started "
+                          "(" + ", ".join(orphans[:5]) + ")",
+                          f"{len(orphans)} task(s) never started")
+            return
+        uncompleted = self._never_completed([execution] + children, now)
+        if uncompleted:
+            self._restart(entry, execution, children,
+                          f"has {len(uncompleted)} execution(s) whose tasks "
+                          "all finished but which were never completed ("
+                          + ", ".join(uncompleted[:5]) + ")",
+                          f"{len(uncompleted)} execution(s) never completed")
+            return
         current = fingerprint([execution] + children)
         if current != entry.get("fingerprint"):
             entry["fingerprint"] = current
@@ -117,11 +148,19 @@ class Watchdog:
         still = now - datetime.datetime.fromisoformat(entry["progress_at"])
         if still.total_seconds() < self.config.watchdog_timeout:
             return
+        seconds = int(still.total_seconds())
+        self._restart(entry, execution, children,
+                      f"made no progress for {seconds} s",
+                      f"stalled for {seconds} s")
+
+    def _restart(self, entry, execution, children, what, why):
+        """Fail the run's unfinished executions (children first), start
+        the workflow again under the next id."""
+        host = entry["host"]
         stuck = [c for c in children if c.state in RUNNING_STATES]
-        self.log.error("%s: recovery execution %s made no progress for %d s "
-                       "(%d unfinished child executions): failing it and "
-                       "starting the workflow again", host, execution.id,
-                       still.total_seconds(), len(stuck))
+        self.log.error("%s: recovery execution %s %s (%d unfinished child "
+                       "executions): failing it and starting the workflow "
+                       "again", host, execution.id, what, len(stuck))
         for child in stuck + [execution]:
             try:
                 self.client.executions.update(child.id, "ERROR")
@@ -129,8 +168,39 @@ class Watchdog:
                 self.log.warning("%s: could not set execution %s to ERROR: "
                                  "%s", host, child.id, exc)
         entry["outcome"] = "ERROR"
-        self._next_attempt(entry, f"stalled for {int(still.total_seconds())}"
-                                  " s")
+        self._next_attempt(entry, why)
+
+    def _orphaned_tasks(self, executions, now):
+        """Names of the run's tasks left IDLE for ORPHANED_TASK_AGE."""
+        ids = {e.id for e in executions}
+        orphans = []
+        for task in self.client.tasks.list(state="IDLE"):
+            if task.state != "IDLE" or not task.created_at or \
+                    task.workflow_execution_id not in ids:
+                continue
+            if now - _mistral_time(task.created_at) >= ORPHANED_TASK_AGE:
+                orphans.append(f"{task.name} {task.id}")
+        return orphans
+
+    def _never_completed(self, executions, now):
+        """Executions RUNNING, unchanged for ORPHANED_TASK_AGE, whose
+        every task finished at least that long ago."""
+        found = []
+        for execution in executions:
+            if execution.state != "RUNNING" or not execution.updated_at:
+                continue
+            if now - _mistral_time(execution.updated_at) < ORPHANED_TASK_AGE:
+                continue
+            tasks = self.client.tasks.list(
+                workflow_execution_id=execution.id)
+            if not tasks or any(t.state not in FINISHED_TASK_STATES
+                                for t in tasks):
+                continue
+            last = max(_mistral_time(t.updated_at or t.created_at)
+                       for t in tasks)
+            if now - last >= ORPHANED_TASK_AGE:
+                found.append(f"{execution.workflow_name} {execution.id}")
+        return found
 
     def _children(self, root_id):
         children = self.client.executions.list(
@@ -178,6 +248,12 @@ class Watchdog:
                          entry["host"], attempt + 1, self.config.max_attempts,
                          execution.id, execution.state)
         self.record(entry)
+
+
+def _mistral_time(text):
+    """Mistral's API times: UTC, whole seconds."""
+    return datetime.datetime.strptime(text, MISTRAL_TIME).replace(
+        tzinfo=datetime.timezone.utc)
 
 
 def _counts(execution):

@@ -55,7 +55,7 @@ def request(sim, method, path, version=None, admin=True, **kwargs):
         **kwargs)
 
 
-def wait_for(predicate, timeout=10.0, interval=0.01):
+def wait_for(predicate, timeout=10.0, interval=0.01, what=None):
     """predicate()'s first true value; AssertionError after timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -64,7 +64,7 @@ def wait_for(predicate, timeout=10.0, interval=0.01):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for "
-                                 f"{predicate}")
+                                 f"{what or predicate}")
         time.sleep(interval)
 
 

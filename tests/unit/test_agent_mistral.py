@@ -18,6 +18,7 @@ from instance_ha.agent import handoff
 from instance_ha.agent import watchdog
 from instance_ha.hostmonitor import store
 from instance_ha.hostmonitor import trigger
+from instance_ha.simcloud import testing
 
 FENCED_AT = datetime.datetime(2026, 11, 21, 7, 0, 0,
                               tzinfo=datetime.timezone.utc)
@@ -61,14 +62,7 @@ def config(**overrides):
 
 
 def wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
+    return testing.wait_for(predicate, timeout, interval=0.5, what=what)
 
 
 def test_repeated_starts_land_on_one_execution(cloud_and_mistral):

@@ -104,9 +104,36 @@ class FakeExecutions:
         return list(self.items)
 
 
+class Task:
+    def __init__(self, name, execution_id, state="IDLE",
+                 created_at="2026-11-21 06:20:00"):
+        self.id = f"task-{name}"
+        self.name = name
+        self.workflow_execution_id = execution_id
+        self.state = state
+        self.created_at = created_at
+        self.updated_at = created_at
+
+
+class FakeTasks:
+    """GET /v2/tasks?state=..., GET /v2/executions/ID/tasks"""
+
+    def __init__(self):
+        self.items = []
+
+    def list(self, workflow_execution_id=None, **filters):
+        if workflow_execution_id:
+            return [t for t in self.items
+                    if t.workflow_execution_id == workflow_execution_id]
+        # As if the API ignored the filter: the caller must check.
+        assert set(filters) == {"state"}
+        return list(self.items)
+
+
 class FakeClient:
     def __init__(self):
         self.executions = FakeExecutions()
+        self.tasks = FakeTasks()
 
 
 class FakeStore:

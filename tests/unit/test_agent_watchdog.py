@@ -9,6 +9,7 @@ import pytest
 from test_agent_monitor import Clock
 from test_agent_monitor import Execution
 from test_agent_monitor import FakeClient
+from test_agent_monitor import Task
 
 from instance_ha.agent import config as config_module
 from instance_ha.agent import handoff
@@ -16,6 +17,10 @@ from instance_ha.agent import watchdog
 
 FENCED_AT = datetime.datetime(2026, 11, 21, 6, 19, 38,
                               tzinfo=datetime.timezone.utc)
+
+
+def _mistral_time(moment):
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 class Dog:
@@ -41,13 +46,18 @@ class Dog:
     def root(self):
         return self.executions.items[self.entry["execution_id"]]
 
-    def add_child(self, state="RUNNING", updated_at="t0"):
+    def add_child(self, state="RUNNING"):
         kids = self.executions.children.setdefault(
             self.entry["execution_id"], [])
-        child = Execution({"id": f"child-{len(kids)}"}, state=state,
-                          created_at=updated_at)
+        child = Execution({"id": f"child-{len(kids)}",
+                           "workflow_name": "instance_ha.instance_evacuate"},
+                          state=state, created_at=_mistral_time(self.clock()))
         kids.append(child)
         return child
+
+    def touch(self, execution):
+        """It moved on now (Mistral's updated_at)."""
+        execution.updated_at = _mistral_time(self.clock())
 
     def check(self, advance=0):
         self.clock.advance(advance)
@@ -63,8 +73,8 @@ def test_progress_keeps_it_running(make):
     d = make(watchdog_timeout=60)
     child = d.add_child()
     d.check()
-    for minute in range(1, 6):
-        child.updated_at = f"t{minute}"  # a child moved
+    for _ in range(5):
+        d.touch(child)  # a child moved
         d.check(advance=50)
     assert d.executions.updates == []
     assert len(d.executions.posts) == 1
@@ -92,6 +102,71 @@ def test_a_stalled_run_is_failed_and_started_again(make, caplog):
     # The new run is watched from scratch.
     d.check(advance=10)
     assert len(d.executions.posts) == 2
+
+
+def test_a_task_never_started_restarts_the_run_without_waiting(
+        make, caplog):
+    """A task left IDLE (its start message died with an engine) is never
+    started by a distributed Mistral: the run is failed and started again
+    two minutes after the task's creation, even while other VMs still
+    make progress, long before watchdog_timeout."""
+    d = make(watchdog_timeout=900)
+    child = d.add_child("RUNNING")
+    busy = d.add_child("RUNNING")
+    created = d.clock() - datetime.timedelta(seconds=30)
+    d.client.tasks.items += [
+        Task("evacuate_server", child.id, created_at=_mistral_time(created)),
+        # IDLE tasks of other workflows are not ours to judge.
+        Task("other", "someone-else", created_at="2026-11-21 05:00:00"),
+        Task("started", child.id, state="RUNNING",
+             created_at="2026-11-21 05:00:00")]
+    for _ in range(4):
+        d.touch(busy)  # another VM moves on
+        d.check(advance=20)
+    assert d.executions.updates == []  # 110 s old: a slow start, maybe
+    d.touch(busy)
+    d.check(advance=15)
+    assert sorted(d.executions.updates) == sorted([
+        (child.id, "ERROR"), (busy.id, "ERROR"),
+        (handoff.execution_id("rn1", FENCED_AT, 0), "ERROR")])
+    assert d.entry["execution_id"] == handoff.execution_id("rn1", FENCED_AT,
+                                                           1)
+    assert "has 1 task(s) that never started (evacuate_server " \
+        "task-evacuate_server)" in caplog.text
+
+
+def test_an_execution_whose_tasks_all_finished_restarts_the_run(
+        make, caplog):
+    """A child still RUNNING two minutes after its last task finished
+    lost its completion with the process that ran it: failed and started
+    again, while a child that waits in a running task is not."""
+    d = make(watchdog_timeout=900)
+    lost = d.add_child("RUNNING")
+    waiting = d.add_child("RUNNING")
+    late = d.add_child("RUNNING")
+    started = _mistral_time(d.clock())
+    d.client.tasks.items += [
+        Task("wait_until_moved", lost.id, state="SUCCESS",
+             created_at=started),
+        Task("unlock_server", lost.id, state="SUCCESS", created_at=started),
+        Task("lock_server", waiting.id, state="SUCCESS", created_at=started),
+        Task("wait_until_moved", waiting.id, state="RUNNING",
+             created_at=started)]
+    # Its last task finished just now: its completion may be on its way.
+    d.client.tasks.items.append(Task(
+        "unlock_server", late.id, state="SUCCESS",
+        created_at=_mistral_time(d.clock() + datetime.timedelta(
+            seconds=119))))
+    d.check(advance=60)
+    d.check(advance=59)
+    assert d.executions.updates == []
+    d.check(advance=2)
+    assert (lost.id, "ERROR") in d.executions.updates
+    assert d.entry["execution_id"] == handoff.execution_id("rn1", FENCED_AT,
+                                                           1)
+    assert "has 1 execution(s) whose tasks all finished but which were " \
+        f"never completed (instance_ha.instance_evacuate {lost.id})" in \
+        caplog.text
 
 
 def test_a_run_in_error_is_retried_a_bounded_number_of_times(make, caplog):
