@@ -18,6 +18,8 @@ process dies right after Nova applied the ``nth`` such call and before its
 answer left (``delay`` 0), or ``delay`` seconds later.
 """
 
+import collections
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -42,10 +44,10 @@ SPARE_HOSTS = ("compute2", "compute3", "compute4")
 RESERVED_HOST = "spare1"
 RESERVED_REASON = "instance-ha: reserved"
 # Per-VM waits are seconds here; production's 900 s is above its 600 s
-# per-VM timeout.  100 s is above what a restart needs to resume
-# (measured: the embedded server is ready 20-50 s after its start, and
-# its heartbeat checker fails an action lost with the dead process 60-90 s
-# after that start), so the watchdog steps in only for a real stall.
+# per-VM timeout.  Not lower: the longest quiet time (no change the
+# watchdog sees) that then ended in progress was 95 s in a distributed
+# 50-run (96 s in a fixed sample; embedded at most 42 s), so the watchdog
+# steps in only for a real stall.
 WATCHDOG_TIMEOUT = 100
 MAX_ATTEMPTS = 3
 # Finished, or the watchdog gave up: the longest a run may take after
@@ -61,14 +63,30 @@ class KillPoint:
     nth: int            # the nth such call (1-based)
     delay: float = 0.0  # seconds after that call was applied
     status: int = None  # only calls answered with this status count
+    # The recovery method the agent asks for: "auto" (Nova's scheduler;
+    # the reserved host must stay untouched) or "reserved_host" (every VM
+    # to the reserved host, claimed by the recovery).
+    method: str = "auto"
+    # Nova refuses every evacuation (a reserved-host run only): the
+    # claimed host stays unused and must be released again.
+    refused: bool = False
 
     @property
     def name(self):
         status = f"[{self.status}]" if self.status else ""
-        return f"{self.operation}{status}#{self.nth}+{self.delay:.1f}s"
+        scenario = ""
+        if self.method != "auto":
+            scenario = "@reserved" + ("-refused" if self.refused else "")
+        return (f"{self.operation}{status}#{self.nth}+{self.delay:.1f}s"
+                f"{scenario}")
 
 
-# The CI sample: each phase of a recovery once.
+# VMs on the failed host: more than one with-items wave (concurrency 10),
+# every phase of a recovery long enough to be killed in.
+VMS = 12
+
+# The CI sample: each phase of a recovery once, and each step that only
+# a reserved-host recovery has.
 FIXED_KILL_POINTS = [
     # the service is forced down, the answer lost
     KillPoint("services.update", 1),
@@ -76,18 +94,37 @@ FIXED_KILL_POINTS = [
     KillPoint("servers.detail", 1),
     # the with-items is starting: locks set, no evacuation yet
     KillPoint("lock", 4),
-    # evacuations issued but not verified: Nova accepted the 7th, the
+    # evacuations issued but not verified: Nova accepted the 5th, the
     # action never learnt it
-    KillPoint("evacuate", 7, status=200),
+    KillPoint("evacuate", 5, status=200),
     # during the waits: evacuations rebuilding, actions polling
-    KillPoint("evacuate", 12, delay=0.7, status=200),
+    KillPoint("evacuate", 9, delay=0.7, status=200),
     # the first VMs unlocked, others still waiting
     KillPoint("unlock", 3),
+    # reserved host: claimed and enabled by Nova, the enable's answer
+    # lost (SERVICE_UPDATES)
+    KillPoint("services.update", 4, method="reserved_host"),
+    # reserved host: evacuations to it issued, not verified
+    KillPoint("evacuate", 6, status=200, method="reserved_host"),
+    # reserved host: Nova refused every evacuation, the unused host is
+    # released (disabled again with the reason), the answer lost
+    KillPoint("services.update", 5, method="reserved_host", refused=True),
 ]
 
 RANDOM_OPERATIONS = ("services.update", "servers.detail", "lock",
                      "evacuate", "migrations.list", "servers.show",
                      "unlock")
+# Of the randomized runs: most auto (the agent's method), a quarter with
+# the reserved-host method, one in ten where Nova refuses the evacuations
+# (the claimed reserved host must be released).
+RANDOM_METHODS = (("auto", False),) * 13 + (("reserved_host", False),) * 5 \
+    + (("reserved_host", True),) * 2
+# services.update calls of a run (seen in the call log, claim as of
+# 9bf3caf): 1 the failed host forced down; 2 the reserved host marked
+# "claimed for HOST"; 3 the claim written in the failed host's reason;
+# 4 the reserved host enabled; 5 released (disabled again with the
+# reason), when no VM used it.
+SERVICE_UPDATES = {"auto": 1, "reserved_host": 4, "refused": 5}
 
 
 def runs_requested(default):
@@ -97,26 +134,83 @@ def runs_requested(default):
     return int(value) if value else default
 
 
+def seed():
+    """CHAOS_SEED, or one chosen now and put in the environment (so that
+    every pytest process of this run, and the report, see the same)."""
+    value = os.environ.get("CHAOS_SEED", "").strip()
+    if not value:
+        value = str(int(time.time()))
+        os.environ["CHAOS_SEED"] = value
+    return int(value)
+
+
+def kill_points(topology_name, vms):
+    """The kill points of a test module: the fixed sample, or
+    ``CHAOS_RUNS`` randomized ones from ``CHAOS_SEED`` (each topology its
+    own sequence)."""
+    count = runs_requested(0)
+    if not count:
+        return FIXED_KILL_POINTS
+    return random_kill_points(count, vms, f"{seed()}-{topology_name}")
+
+
+def params(topology_name, vms=VMS, groups=1):
+    """The kill points as pytest parameters, dealt round-robin into
+    ``groups`` lists.  ``pytest -n N --dist loadscope`` runs a test
+    module's functions, or one test class, in one worker process: each
+    distributed group is a test class of its own, and each worker builds
+    its own deployment (a distributed run mostly waits for heartbeats and
+    the watchdog, so several deployments side by side shorten a long
+    run)."""
+    import pytest
+
+    dealt = [[] for _ in range(groups)]
+    for index, point in enumerate(kill_points(topology_name, vms)):
+        dealt[index % groups].append(pytest.param(point, id=point.name))
+    return dealt
+
+
+def groups_requested():
+    """CHAOS_GROUPS: distributed deployments side by side (default 2: the
+    fixed sample's distributed runs, mostly waiting for heartbeats and the
+    watchdog, in half the time)."""
+    return max(1, int(os.environ.get("CHAOS_GROUPS") or 2))
+
+
 def random_kill_points(count, vms, seed):
-    """``count`` kill points spread over every phase (reproducible)."""
+    """``count`` kill points spread over every phase and recovery method
+    (reproducible)."""
     rng = random.Random(seed)
     points = []
     for _ in range(count):
+        method, refused = rng.choice(RANDOM_METHODS)
         operation = rng.choice(RANDOM_OPERATIONS)
-        if operation in ("services.update", "servers.detail"):
+        status = None
+        if operation == "services.update":
+            nth = rng.randint(1, SERVICE_UPDATES[
+                "refused" if refused else method])
+        elif operation == "servers.detail":
             nth = 1
         elif operation in ("lock", "evacuate", "unlock"):
             nth = rng.randint(1, vms)
-        else:  # polled many times per VM
-            nth = rng.randint(1, vms * 3)
+            if operation == "evacuate":
+                status = 400 if refused else 200
+        elif refused:
+            # Nothing is waited for: no polls to kill in.
+            operation, nth = "lock", rng.randint(1, vms)
+        else:  # polled at least once per VM
+            nth = rng.randint(1, vms)
         delay = rng.choice((0.0, 0.0, round(rng.uniform(0.1, 2.0), 1)))
-        points.append(KillPoint(
-            operation, nth, delay,
-            status=200 if operation == "evacuate" else None))
+        if operation == "unlock" and nth == vms and not refused:
+            # After the last unlock a recovery can end within the delay
+            # (seen: unlock#12+1.5s, finished before the kill): no kill.
+            delay = 0.0
+        points.append(KillPoint(operation, nth, delay, status=status,
+                                method=method, refused=refused))
     return points
 
 
-def topology(vms, evacuation_time=1.0):
+def topology(vms=VMS, evacuation_time=1.0):
     """The failed host with ``vms`` VMs (every 4th stopped), three empty
     computes and one reserved host that no run may touch."""
     servers = [{"name": f"vm{i:02d}",
@@ -188,9 +282,59 @@ class RunResult:
     violations: list = dataclasses.field(default_factory=list)
     final_state: str = None
     final_counts: dict = None
+    # Where the time went (seconds): setup before the run (the test's:
+    # a replacement engine, the cloud), start to kill, the restart after
+    # it (embedded), the kill to the next Nova call by Mistral (lost work
+    # taken up again), and when (after the kill) the watchdog started
+    # each next run.
+    setup: float = None
+    pre_kill: float = None
+    restart: float = None
+    kill_to_next_call: float = None
+    watchdog_restarts_at: list = dataclasses.field(default_factory=list)
+    # The longest time after the kill without a change the watchdog sees
+    # (an execution's state or updated_at) that did not end in a
+    # watchdog restart: the quiet time WATCHDOG_TIMEOUT must stay above.
+    longest_quiet: float = None
+    # Runs before the last one (a watchdog restart): what each left
+    # unfinished or failed ("workflow/task STATE: info"), and the VMs one
+    # reported failed although they ended moved.
+    earlier_runs: list = dataclasses.field(default_factory=list)
+    false_failures: int = 0
+    method: str = "auto"
+    seed: int = None
 
     def as_dict(self):
         return dataclasses.asdict(self)
+
+
+@contextlib.contextmanager
+def recovery_method(point):
+    """The agent starts ``auto`` (``trigger.workflow_input``); a
+    reserved-host run asks, for its first run and every run the watchdog
+    starts, for ``point.method`` with the reserved host as candidate."""
+    if point.method == "auto":
+        yield
+        return
+    original = trigger.workflow_input
+
+    def workflow_input(host, on_shared_storage):
+        return dict(original(host, on_shared_storage),
+                    recovery_method=point.method,
+                    reserved_hosts=[RESERVED_HOST])
+
+    trigger.workflow_input = workflow_input
+    try:
+        yield
+    finally:
+        trigger.workflow_input = original
+
+
+def refuse_evacuations(sim):
+    """Nova refuses every evacuation (400, as for a destination it cannot
+    use): a reserved host claimed for them ends unused."""
+    sim.cloud.faults.add("evacuate", status=400,
+                         message="chaos: the destination cannot take it")
 
 
 def write_clouds_yaml(path, sim):
@@ -210,10 +354,16 @@ def run_one(sim, point, deployment, fenced_at=None, log=None):
     Mistral (``client()``), how to kill its victim (``kill_victim()``) and
     what to do after the kill (``after_kill()``: restart it, or
     nothing)."""
-    log = log or LOG
+    with recovery_method(point):
+        return _run_one(sim, point, deployment, fenced_at, log or LOG)
+
+
+def _run_one(sim, point, deployment, fenced_at, log):
     fenced_at = fenced_at or datetime.datetime.now(datetime.timezone.utc)
-    result = RunResult(point=point.name,
+    result = RunResult(point=point.name, method=point.method,
                        vms=len(sim.cloud.servers_on(FAILED_HOST)))
+    if point.refused:
+        refuse_evacuations(sim)
     expected = {s.id: s.vm_state for s in sim.cloud.servers_on(FAILED_HOST)}
     killer = Killer(sim.cloud, point, deployment.kill_victim)
     sim.cloud.kill_host(FAILED_HOST)
@@ -236,17 +386,39 @@ def run_one(sim, point, deployment, fenced_at=None, log=None):
             break
     result.killed = killer.fired.is_set()
     if result.killed:
+        result.pre_kill = round(killer.killed_at - started, 1)
         log.warning("chaos %s: killed PID %s", point.name, killer.killed_pid)
+        restart_began = time.monotonic()
         deployment.after_kill()
+        result.restart = round(time.monotonic() - restart_began, 1)
         dog = watchdog.Watchdog(deployment.client(), conf, log, "chaos")
     reference = killer.killed_at or started
+    attempt = entry["attempt"]
+    seen, changed_at, longest = entry.get("fingerprint"), reference, 0.0
     while not watchdog.finished(entry):
         if time.monotonic() - reference > COMPLETION_LIMIT:
             break
         _check(dog, entry, log)
+        now = time.monotonic()
+        if entry["attempt"] != attempt:
+            attempt = entry["attempt"]
+            result.watchdog_restarts_at.append(round(now - reference, 1))
+            seen, changed_at = entry.get("fingerprint"), now
+        elif entry.get("fingerprint") != seen:
+            longest = max(longest, now - changed_at)
+            seen, changed_at = entry.get("fingerprint"), now
         if not watchdog.finished(entry):
             time.sleep(1.0)
+    if watchdog.finished(entry):   # the last quiet time ended in the end
+        longest = max(longest, time.monotonic() - changed_at)
+    result.longest_quiet = round(longest, 1)
     finished_at = time.monotonic()
+    if result.killed:
+        wall_killed = time.time() - (time.monotonic() - killer.killed_at)
+        later = [c.time for c in sim.cloud.calls.calls()
+                 if c.time > wall_killed + 0.05]
+        if later:
+            result.kill_to_next_call = round(min(later) - wall_killed, 1)
     result.outcome = entry.get("outcome")
     result.attempts = entry["attempt"]
     result.total = round(finished_at - started, 1)
@@ -254,8 +426,56 @@ def run_one(sim, point, deployment, fenced_at=None, log=None):
         result.kill_to_completion = round(finished_at - killer.killed_at, 1)
     # Actions still in flight finish their Nova calls before we read.
     time.sleep(1.0)
-    check_invariants(sim, expected, deployment.client(), entry, result)
+    check_invariants(sim, expected, deployment.client(), entry, result,
+                     point)
+    try:
+        _diagnose_earlier_runs(deployment.client(), entry, fenced_at,
+                               expected, sim, result)
+    except Exception as exc:  # noqa: BLE001 - a diagnosis, not a check
+        log.warning("could not diagnose the earlier runs: %s", exc)
     return result
+
+
+def _diagnose_earlier_runs(client, entry, fenced_at, expected, sim, result):
+    """What each run the watchdog replaced left behind: its tasks not
+    SUCCESS (a stall: IDLE/RUNNING; a lost action: ERROR with why), and
+    VMs it reported failed that ended moved."""
+    with sim.cloud.lock:
+        moved = {sid for sid in expected
+                 if sim.cloud.servers[sid].host != FAILED_HOST}
+    for attempt in range(entry["attempt"]):
+        execution_id = handoff.execution_id(FAILED_HOST, fenced_at, attempt)
+        execution = client.executions.get(execution_id)
+        tree = [execution] + [
+            e for e in client.executions.list(root_execution_id=execution_id,
+                                              limit=1000)
+            if e.id != execution_id]
+        names = {e.id: e.workflow_name.rsplit(".", 1)[-1] for e in tree}
+        left = collections.Counter()
+        tasks = [t for e in tree
+                 for t in client.tasks.list(workflow_execution_id=e.id,
+                                            limit=1000)]
+        for task in tasks:
+            if task.state == "SUCCESS":
+                continue
+            info = (task.state_info or "").split("\n", 1)[0][:70]
+            if task.state != "ERROR" or names.get(
+                    task.workflow_execution_id) != "host_evacuate":
+                left[f"{names.get(task.workflow_execution_id, '?')}/"
+                     f"{task.name} {task.state}"
+                     + (f": {info}" if task.state == "ERROR" else "")] += 1
+        try:
+            output = json.loads(execution.output or "{}")
+        except ValueError:
+            output = {}
+        false = [r.get("id") for r in output.get("servers") or []
+                 if isinstance(r, dict) and r.get("outcome") == "failed"
+                 and r.get("id") in moved]
+        result.false_failures += len(false)
+        result.earlier_runs.append({
+            "attempt": attempt, "state": execution.state,
+            "left": dict(left), "reported_failed_but_moved": len(false)})
+
 
 
 def _now():
@@ -272,7 +492,8 @@ def _check(dog, entry, log):
                  type(exc).__name__)
 
 
-def check_invariants(sim, expected, client, entry, result):
+def check_invariants(sim, expected, client, entry, result, point=None):
+    point = point or KillPoint("none", 1)
     cloud = sim.cloud
     violations = result.violations
     with cloud.lock:
@@ -281,12 +502,21 @@ def check_invariants(sim, expected, client, entry, result):
         reserved = cloud.hosts[RESERVED_HOST].service
         reserved = (reserved.disabled, reserved.disabled_reason,
                     [s.id for s in cloud.servers_on(RESERVED_HOST)])
-    # 1. every VM runs elsewhere, in its state, and is not locked.
+    # Where the VMs must end: auto on the ordinary computes, the
+    # reserved-host method on the reserved host; refused: nowhere (they
+    # stay where they are, reported failed).
+    if point.refused:
+        destinations = (FAILED_HOST,)
+    elif point.method == "auto":
+        destinations = SPARE_HOSTS
+    else:
+        destinations = (RESERVED_HOST,)
+    # 1. every VM runs where it must, in its state, and is not locked.
     for sid, before in expected.items():
         server = servers[sid]
-        if server.host in (FAILED_HOST, None) or \
-                server.host not in SPARE_HOSTS:
-            violations.append(f"{server.name}: on {server.host}")
+        if server.host not in destinations:
+            violations.append(f"{server.name}: on {server.host}, expected "
+                              f"{' or '.join(destinations)}")
         if server.vm_state != before or server.task_state is not None:
             violations.append(f"{server.name}: {server.vm_state}/"
                               f"{server.task_state}, expected {before}")
@@ -300,6 +530,9 @@ def check_invariants(sim, expected, client, entry, result):
         if count == 0 and servers[sid].host != FAILED_HOST:
             violations.append(f"{servers[sid].name}: moved without an "
                               "accepted evacuation")
+        if point.refused and count:
+            violations.append(f"{servers[sid].name}: {count} evacuation(s) "
+                              "accepted although Nova refuses them")
         if count <= 1:
             continue
         mine = sorted((m for m in migrations if m.instance_uuid == sid),
@@ -312,14 +545,29 @@ def check_invariants(sim, expected, client, entry, result):
             violations.append(
                 f"{servers[sid].name}: {count} accepted evacuations, "
                 "migrations " + ", ".join(m.status for m in mine))
-    # 3. the reserved host: nobody claimed it halfway.
-    if reserved != (True, RESERVED_REASON, []):
-        violations.append(f"reserved host {RESERVED_HOST} changed: "
-                          f"{reserved}")
+    # 3. the reserved host: untouched by auto; otherwise claimed and used
+    # (enabled, the VMs on it) or reserved again (disabled with the
+    # reason, empty); never half-claimed.
+    disabled, reason, on_reserved = reserved
+    if point.method == "auto":
+        if reserved != (True, RESERVED_REASON, []):
+            violations.append(f"reserved host {RESERVED_HOST} changed: "
+                              f"{reserved}")
+    elif on_reserved and disabled:
+        violations.append(f"reserved host {RESERVED_HOST} holds "
+                          f"{len(on_reserved)} VM(s) but is disabled "
+                          f"({reason!r})")
+    elif not on_reserved and not (
+            disabled and (reason or "").startswith(RESERVED_REASON)):
+        violations.append(f"reserved host {RESERVED_HOST} half-claimed: "
+                          f"empty, disabled={disabled}, reason {reason!r}")
     # 4. a final outcome with the per-VM report; nothing left RUNNING.
-    if entry.get("outcome") != "SUCCESS":
+    # Refused: every run ends ERROR and the watchdog gives up.
+    wanted = "EXHAUSTED" if point.refused else "SUCCESS"
+    if entry.get("outcome") != wanted:
         violations.append(f"recovery outcome {entry.get('outcome')} after "
-                          f"{entry['attempt'] + 1} run(s)")
+                          f"{entry['attempt'] + 1} run(s), expected "
+                          f"{wanted}")
     final = client.executions.get(entry["execution_id"])
     result.final_state = final.state
     try:
@@ -332,6 +580,11 @@ def check_invariants(sim, expected, client, entry, result):
             result.final_counts is None:
         violations.append(f"final execution {final.id} {final.state} "
                           f"without a per-VM report: {output}")
+    elif point.refused and result.final_counts.get("failed") != len(
+            expected):
+        violations.append(f"final execution {final.id}: counts "
+                          f"{result.final_counts}, expected every VM "
+                          "failed")
     unfinished = [
         e for e in client.executions.list(limit=1000)
         if e.state in ("RUNNING", "IDLE", "PAUSED")
@@ -362,6 +615,8 @@ def append_report(result, topology_name):
     path = os.environ.get("CHAOS_REPORT")
     if not path:
         return
+    if result.seed is None and os.environ.get("CHAOS_SEED"):
+        result.seed = int(os.environ["CHAOS_SEED"])
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(dict(result.as_dict(),
                                 topology=topology_name)) + "\n")

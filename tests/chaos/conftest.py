@@ -12,8 +12,24 @@ import chaos_harness
 import distributed as dist
 import pytest
 
+from instance_ha import embedded as embedded_server
 from instance_ha import mistral_client
 from instance_ha import server_process
+
+
+def pytest_configure(config):
+    """One seed for the whole run, chosen before any worker process
+    starts (pytest-xdist workers inherit it and collect the same
+    points)."""
+    if chaos_harness.runs_requested(0):
+        chaos_harness.seed()
+
+
+def pytest_report_header(config):
+    if chaos_harness.runs_requested(0):
+        return [f"chaos: CHAOS_RUNS={chaos_harness.runs_requested(0)} "
+                f"CHAOS_SEED={chaos_harness.seed()} (replay with it)"]
+    return ["chaos: the fixed sample of kill points"]
 
 
 class EmbeddedDeployment:
@@ -40,13 +56,38 @@ class EmbeddedDeployment:
         for _attempt in range(3):
             self.server = self._new_server().start(timeout=240)
             # A free port can be taken by another test run between its
-            # choice and the bind: then our child exits at once (port in
-            # use) while the other run's server answered wait_ready.
-            time.sleep(2)
-            if self.server.process.poll() is None:
+            # choice and the bind: then our child fails to bind while the
+            # other run's server answered wait_ready (seen: "no API on the
+            # restarted server's port" once that other server stopped).
+            # Ready means: our child, by its PID, logged its ready line
+            # for our URL.
+            if self._logged_ready(timeout=60):
                 break
+            self.server.stop(timeout=10)
+            self.server.kill()
+        else:
+            raise RuntimeError(f"no embedded server of ours became ready: "
+                               f"{self.server.tail()}")
         self._client = mistral_client.connect(mistral_url=self.server.url)
         return self
+
+    def _logged_ready(self, timeout):
+        line = f"{embedded_server.READY_MESSAGE} {self.server.url} "
+        pid = f" {self.server.pid} "
+        deadline = time.monotonic() + timeout
+        while self.server.process.poll() is None:
+            try:
+                with open(self.server.log_file, encoding="utf-8",
+                          errors="replace") as f:
+                    if any(line in text and pid in text[:40]
+                           for text in f):
+                        return True
+            except FileNotFoundError:
+                pass
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return False
 
     def client(self):
         return self._client

@@ -10,6 +10,7 @@ No password appears in argv or logs: MariaDB's root has none on this
 machine, and RabbitMQ's guest password is only in the 0600 config file.
 """
 
+import ctypes
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import time
 
 import pymysql
 
+from instance_ha import embedded
 from instance_ha import installer
 from instance_ha import mistral_client
 from instance_ha import server_process
@@ -29,10 +31,13 @@ DB_HOST = "127.0.0.1"
 DB_PORT = 3306
 RABBIT_PORT = 5672
 
-CONFIG = """\
+# The durability settings are the embedded server's own text
+# (instance_ha.embedded.DURABILITY_SETTINGS: scheduler, heartbeats,
+# integrity check, pickup, action provider); only this topology's
+# transport, API, database and queues are added here.
+TOPOLOGY_SETTINGS = """
 [DEFAULT]
 transport_url = rabbit://guest:guest@127.0.0.1:{rabbit_port}/{vhost}
-scheduler_type = default
 use_stderr = false
 
 [api]
@@ -47,21 +52,14 @@ connection = mysql+pymysql://root@{db_host}:{db_port}/{db}
 
 [oslo_messaging_rabbit]
 rabbit_quorum_queue = true
-
-[action_heartbeat]
-check_interval = 5
-max_missed_heartbeats = 6
-first_heartbeat_timeout = 60
-
-[engine]
-execution_integrity_check_delay = 20
-
-[scheduler]
-pickup_job_after = 10
-
-[legacy_action_provider]
-load_action_generators = false
 """
+
+
+def mistral_conf(**topology):
+    """mistral.conf of every node: the durability settings, then this
+    topology's own."""
+    return embedded.DURABILITY_SETTINGS + TOPOLOGY_SETTINGS.format(
+        **topology)
 
 
 class Unavailable(Exception):
@@ -148,7 +146,7 @@ class MistralProcess:
             self.process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, env=self.env,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=_die_with_parent)
         return self
 
     @property
@@ -210,6 +208,20 @@ class MistralProcess:
             pass
 
 
+# Resolved once here: the child between fork and exec (other threads
+# of the test process may hold locks) only makes the call.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child, before exec: SIGKILL when the test process dies
+    without its teardown (an interrupted pytest-xdist worker is ended
+    without running fixtures); its own forked workers follow it (oslo
+    service workers exit when their parent goes)."""
+    _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+
+
 def _zombie(pid):
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
@@ -232,6 +244,7 @@ class DistributedDeployment:
         self.engines = []
         self.api = None
         self.victim = None
+        self._replacing = False
         self._client = None
         self._db_created = self._vhost_created = False
 
@@ -252,7 +265,7 @@ class DistributedDeployment:
                      ".*", ".*", ".*")
         for path, text in (
                 (self.clouds_yaml, "clouds: {}\n"),
-                (self.config_file, CONFIG.format(
+                (self.config_file, mistral_conf(
                     rabbit_port=RABBIT_PORT, vhost=self.vhost,
                     api_port=self.api_port, db_host=DB_HOST,
                     db_port=DB_PORT, db=self.db))):
@@ -315,17 +328,23 @@ class DistributedDeployment:
         if execution.state != "SUCCESS":
             raise RuntimeError(f"smoke test {execution.state}")
 
-    def replace_dead_engines(self):
-        """Before a run: two live engine+executor sets again."""
-        replaced = False
+    def start_replacements(self):
+        """Start a new engine+executor for each dead one, without waiting:
+        called as soon as a run's outcome is final, so that the next run
+        only waits for what is left of its start-up."""
         for index, engine in enumerate(self.engines):
             if not engine.alive():
                 engine.stop()
                 self.engines[index] = self._engine(
-                    f"{engine.name[-1]}{int(time.time())}")
-                replaced = True
-        if replaced:
+                    f"{engine.name.split('-')[2][0]}{int(time.time())}")
+                self._replacing = True
+
+    def replace_dead_engines(self):
+        """Before a run: two live engine+executor sets again."""
+        self.start_replacements()
+        if self._replacing:
             self.wait_engines(300)
+            self._replacing = False
 
     def client(self):
         return self._client
