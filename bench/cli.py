@@ -7,7 +7,6 @@ instance-ha is imported only after the code to measure is chosen
 
 import argparse
 import copy
-import signal
 import sys
 import time
 
@@ -41,6 +40,14 @@ def parse(argv):
     parser.add_argument("--worktree", action="store_true",
                         help="measure the work tree as it is (default: a "
                              "snapshot of the committed HEAD)")
+    parser.add_argument("--revision", default="HEAD",
+                        help="the commit whose snapshot is measured "
+                             "(default HEAD; pins several runs to one "
+                             "commit while others commit)")
+    parser.add_argument("--mistral-config", metavar="FILE",
+                        help="extra Mistral (oslo.config) file given to "
+                             "the embedded server (instance-ha server "
+                             "--config), read after its own settings")
     parser.add_argument("--list", action="store_true",
                         help="print the scenarios of the set and exit")
     return parser.parse_args(argv)
@@ -70,19 +77,15 @@ def selected(args):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
-    # SIGTERM, and SIGINT even when a background shell ignored it, unwind
-    # so that every server and runner started is stopped by its PID.
-    signal.signal(signal.SIGTERM, _interrupted)
-    signal.signal(signal.SIGINT, _interrupted)
-    source = source_module.Source(worktree=args.worktree).prepare()
-    try:
-        return _main(args, source)
-    finally:
-        source.cleanup()
+    return source_module.run_measured(args, _main)
 
 
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+def _mistral_config(path):
+    """The operator file given to the server, recorded with its text."""
+    if not path:
+        return None
+    with open(path) as f:
+        return {"path": path, "text": f.read()}
 
 
 def _main(args, source):
@@ -106,6 +109,7 @@ def _main(args, source):
         "set": args.set, "name": name, "argv": sys.argv[1:],
         "started": started.isoformat(timespec="seconds"),
         "machine": report.machine(), "code": source.describe(),
+        "mistral_config": _mistral_config(args.mistral_config),
         "notes": {
             "dropped": scenarios.dropped_from(args.set),
             "poll_interval": "matrix and rack: poll_interval = L/4; "
@@ -118,7 +122,7 @@ def _main(args, source):
         peer = masakari_peer.MasakariPeer()
         peer.ensure()
     clock = time.monotonic()
-    lab = lab_module.Lab()
+    lab = lab_module.Lab(mistral_config=args.mistral_config)
     try:
         print(f"starting the embedded Mistral in {lab.workdir} ...",
               flush=True)

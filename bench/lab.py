@@ -70,14 +70,19 @@ def loadavg():
 class Lab:
     """The embedded Mistral for a whole bench run."""
 
-    def __init__(self, workdir=None, keep=False):
+    def __init__(self, workdir=None, keep=False, mistral_config=None):
         self.owned = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="instance-ha-bench-")
         self.keep = keep
         self.clouds_yaml = os.path.join(self.workdir, "clouds.yaml")
         self._write_clouds({"clouds": {}})
+        # An operator's Mistral (oslo.config) file, read by the embedded
+        # server after its own settings (instance-ha server --config).
+        self.mistral_config = mistral_config
+        extra = (["--config", os.path.abspath(mistral_config)]
+                 if mistral_config else [])
         self.server = server_process.ServerProcess(
-            self.workdir, env={"OS_CLOUD": "simcloud",
+            self.workdir, extra_args=extra, env={"OS_CLOUD": "simcloud",
                                "OS_CLIENT_CONFIG_FILE": self.clouds_yaml})
         self.client = None
         self.startup_seconds = None

@@ -66,7 +66,8 @@ def recovery_table(scenarios):
     """Matrix and rack rows."""
     head = ("scenario", "runs", "ideal s", "total s", "min-max", "ratio",
             "overhead s", "tail s", "1st evac s", "calls/VM", "polls/VM",
-            "in flight", "Mistral CPU s", "peak RSS MiB", "DB MiB/1000 VMs")
+            "in flight", "Mistral CPU s", "peak RSS MiB", "DB MiB/1000 VMs",
+            "load")
     rows = [head]
     for s in scenarios:
         if s["spec"]["kind"] not in ("matrix", "rack"):
@@ -82,8 +83,20 @@ def recovery_table(scenarios):
             _fmt(m["polls_per_vm"]),
             _fmt(m["evacuations_in_flight_max"], 0),
             _fmt(m["mistral_cpu_s"]), _fmt(m["mistral_peak_rss_mib"], 0),
-            _fmt(m["mistral_db_growth_per_1000_vms_mib"])))
+            _fmt(m["mistral_db_growth_per_1000_vms_mib"]),
+            _load_range(s["runs"])))
     return rows
+
+
+def _load_range(runs):
+    """min-max of the 1-minute load average before the runs."""
+    if isinstance(runs, dict):
+        runs = [r for group in runs.values() for r in group]
+    loads = [r["load_before"] for r in runs
+             if r.get("load_before") is not None]
+    if not loads:
+        return "-"
+    return f"{_fmt(float(min(loads)))}-{_fmt(float(max(loads)))}"
 
 
 def _tail(runs):
@@ -99,7 +112,7 @@ def _tail(runs):
 def side_by_side_table(scenarios):
     head = ("side-by-side", "engine", "runs", "total s", "min-max",
             "ratio to instance-ha", "1st evac s", "calls/VM",
-            "in flight")
+            "in flight", "load")
     rows = [head]
     for s in scenarios:
         if s["spec"]["kind"] != "side_by_side":
@@ -110,8 +123,55 @@ def side_by_side_table(scenarios):
                 f"{_fmt(m['total_min_s'])}-{_fmt(m['total_max_s'])}",
                 _fmt(m["ratio_to_instance_ha"], 2),
                 _fmt(m["first_evacuate_s"], 2), _fmt(m["calls_per_vm"]),
-                _fmt(m["evacuations_in_flight_max"], 0)))
+                _fmt(m["evacuations_in_flight_max"], 0),
+                _load_range(s["runs"][engine])))
     return rows
+
+
+FENCING_T0 = {
+    "agent-cib": "the agent's crm_mon read (CIB file) deciding fenced",
+    "agent-live": "fencing (alert timestamp); monitor every 10 s",
+    "alert-live": "fencing (alert timestamp); alert wakes the agent",
+}
+
+
+def fencing_table(documents):
+    """Fencing confirmed -> first evacuate (bench/fencing.py results):
+    one row per path; a path in several files: the file with the most
+    trials."""
+    paths = {}
+    for document in documents:
+        for path, entry in document.get("paths", {}).items():
+            kept = paths.get(path)
+            if kept is None or len(entry["trials"]) > len(kept["trials"]):
+                paths[path] = entry
+    head = ("path", "runs", "median s", "min-max", "service down s",
+            "load before", "t0")
+    rows = [head]
+    for path, entry in paths.items():
+        trials = entry["trials"]
+        if not trials:
+            continue
+        values = [t["fenced_to_first_evacuate_s"] for t in trials]
+        down = [t["milestones_after_t0_s"]["service_down"] for t in trials
+                if t.get("milestones_after_t0_s", {}).get("service_down")
+                is not None]
+        loads = [t["load_before"] for t in trials
+                 if t.get("load_before") is not None]
+        rows.append((
+            path, str(len(values)), _fmt(_median(values), 2),
+            f"{_fmt(min(values), 2)}-{_fmt(max(values), 2)}",
+            _fmt(_median(down), 2),
+            f"{_fmt(float(min(loads)))}-{_fmt(float(max(loads)))}"
+            if loads else "-",
+            FENCING_T0.get(path, "")))
+    return rows
+
+
+def _median(values):
+    import statistics
+
+    return round(statistics.median(values), 3) if values else None
 
 
 def render(rows):
@@ -150,6 +210,20 @@ def _runs(scenario):
         runs.get("instance-ha", []))
 
 
+def _merged(kept, scenario):
+    """One scenario with the runs of both, summarised again."""
+    from bench import scenarios as scenarios_module
+
+    runs = kept["runs"] + scenario["runs"]
+    spec = kept["spec"]
+    n = spec["n"] * spec.get("hosts", 1)
+    summary = scenarios_module.summarise(runs, kept.get("ideal_s"), n)
+    if spec["kind"] == "rack":
+        summary["bound_hosts_x_concurrency"] = (spec["hosts"]
+                                                * spec["concurrency"])
+    return {**kept, "runs": runs, "summary": summary}
+
+
 def main(argv=None):
     """``python -m bench.report FILE.json ...``: the tables of saved
     results, as text, or as reStructuredText with --rst."""
@@ -158,15 +232,30 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.report")
     parser.add_argument("files", nargs="+")
     parser.add_argument("--rst", action="store_true")
+    parser.add_argument("--merge", action="store_true",
+                        help="a matrix or rack scenario found in several "
+                             "files: the runs of all of them, summarised "
+                             "together (default: the file with the most "
+                             "runs)")
     args = parser.parse_args(argv)
     scenarios = {}
+    fencing = []
     for name in args.files:
         with open(name) as f:
             document = json.load(f)
-        # A label measured in several files: the one with the most runs.
+        if document.get("kind") == "fencing_to_first_evacuate":
+            fencing.append(document)
+            print(f"{os.path.basename(name)}: {document.get('started')}, "
+                  f"code {document.get('code', {}).get('commit')}")
+            continue
         for scenario in document["scenarios"]:
             kept = scenarios.get(scenario["label"])
-            if kept is None or _runs(scenario) > _runs(kept):
+            if kept is not None and args.merge and isinstance(
+                    scenario["runs"], list):
+                scenarios[scenario["label"]] = _merged(kept, scenario)
+            # A label measured in several files: the one with the most
+            # runs.
+            elif kept is None or _runs(scenario) > _runs(kept):
                 scenarios[scenario["label"]] = scenario
         print(f"{os.path.basename(name)}: {document.get('started')}, "
               f"{document.get('duration_s')} s, code "
@@ -177,6 +266,9 @@ def main(argv=None):
     print(show(recovery_table(scenarios)))
     print()
     print(show(side_by_side_table(scenarios)))
+    if fencing:
+        print()
+        print(show(fencing_table(fencing)))
     return 0
 
 

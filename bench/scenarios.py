@@ -62,8 +62,8 @@ DROPPED = {
     (1000, 1, 2.0): "C=1: ideal 2000 s a run",
     (1000, 10, 0.5): "N=1000: about 19 minutes a run at any C",
     (1000, 10, 2.0): "N=1000: about 19 minutes a run at any C",
-    (1000, 50, 0.5): "N=1000: 19 minutes a run; measured once on its own "
-                     "(the probe run)",
+    (1000, 50, 0.5): "N=1000: about 19 minutes a run; measured on its "
+                     "own, three runs (--all --only 'N=1000 C=50 L=0.5')",
     (1000, 50, 2.0): "N=1000: about 19 minutes a run at any C",
 }
 

@@ -16,6 +16,7 @@ the snapshot.  This module imports nothing of instance-ha.
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -81,6 +82,24 @@ class Source:
     def cleanup(self):
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def run_measured(args, body):
+    """``body(args, source)`` on the prepared snapshot (``--worktree``,
+    ``--revision``).  SIGTERM, and SIGINT even when a background shell
+    ignored it, unwind, so that every server and runner started is stopped
+    by its PID and the snapshot is removed."""
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
+    source = Source(worktree=args.worktree, revision=args.revision).prepare()
+    try:
+        return body(args, source)
+    finally:
+        source.cleanup()
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _git(*args):
