@@ -21,6 +21,14 @@ legitimate quiet time of a run).
 The same holds for an execution still RUNNING whose every task finished
 that long ago: Mistral completes a workflow after the transaction of its
 last task, and a process killed in between leaves it RUNNING for good.
+And for a task still RUNNING whose every sub-workflow finished
+``NEVER_COMPLETED_TASK_AGE`` ago: a sub-workflow tells its parent task
+that it finished after its own transaction (Mistral's post-transaction
+queue), so a process killed in between loses the message, and with it a
+with-items concurrency slot.  Mistral's integrity checker (every 120 s)
+completes an ordinary task in that state but not a with-items task whose
+slots leaked (mistral-facts.md 3.4, E4), so the age gives it two tries.
+These rules are ``STALL_RULES``, one row each.
 
 A run that ends in ERROR is reported and started again, up to
 ``max_attempts`` runs per failure; then the agent says, loudly and
@@ -43,6 +51,9 @@ FAILED_STATES = ("ERROR", "CANCELLED")
 ALARM_EVERY = datetime.timedelta(minutes=10)
 # A start message waits in the engine's queue for seconds, not minutes.
 ORPHANED_TASK_AGE = datetime.timedelta(minutes=2)
+# Two runs of Mistral's integrity checker (every 120 s, after
+# [engine] execution_integrity_check_delay = 20 s).
+NEVER_COMPLETED_TASK_AGE = datetime.timedelta(minutes=4, seconds=20)
 MISTRAL_TIME = "%Y-%m-%d %H:%M:%S"
 FINISHED_TASK_STATES = ("SUCCESS", "ERROR", "CANCELLED")
 
@@ -125,22 +136,16 @@ class Watchdog:
             return
         children = self._children(execution.id)
         now = self.clock()
-        orphans = self._orphaned_tasks([execution] + children, now)
-        if orphans:
-            self._restart(entry, execution, children,
-                          f"has {len(orphans)} task(s) that never started "
-                          "(" + ", ".join(orphans[:5]) + ")",
-                          f"{len(orphans)} task(s) never started")
-            return
-        uncompleted = self._never_completed([execution] + children, now)
-        if uncompleted:
-            self._restart(entry, execution, children,
-                          f"has {len(uncompleted)} execution(s) whose tasks "
-                          "all finished but which were never completed ("
-                          + ", ".join(uncompleted[:5]) + ")",
-                          f"{len(uncompleted)} execution(s) never completed")
-            return
-        current = fingerprint([execution] + children)
+        run = [execution] + children
+        for finder, what, why in STALL_RULES:
+            found = finder(self, run, now)
+            if found:
+                self._restart(entry, execution, children,
+                              f"has {len(found)} {what} ("
+                              + ", ".join(found[:5]) + ")",
+                              f"{len(found)} {why}")
+                return
+        current = fingerprint(run)
         if current != entry.get("fingerprint"):
             entry["fingerprint"] = current
             entry["progress_at"] = now.isoformat()
@@ -202,6 +207,30 @@ class Watchdog:
                 found.append(f"{execution.workflow_name} {execution.id}")
         return found
 
+    def _never_completed_tasks(self, executions, now):
+        """Tasks RUNNING, unchanged for NEVER_COMPLETED_TASK_AGE, whose
+        every sub-workflow execution finished at least that long ago."""
+        subs = {}
+        for execution in executions:
+            task_id = getattr(execution, "task_execution_id", None)
+            if task_id:
+                subs.setdefault(task_id, []).append(execution)
+        ids = {e.id for e in executions}
+        found = []
+        for task in self.client.tasks.list(state="RUNNING"):
+            if task.state != "RUNNING" or \
+                    task.workflow_execution_id not in ids or \
+                    not subs.get(task.id):
+                continue
+            if any(s.state not in FINISHED_TASK_STATES or not s.updated_at
+                   for s in subs[task.id]):
+                continue
+            last = max([_mistral_time(s.updated_at) for s in subs[task.id]]
+                       + [_mistral_time(task.updated_at or task.created_at)])
+            if now - last >= NEVER_COMPLETED_TASK_AGE:
+                found.append(f"{task.name} {task.id}")
+        return found
+
     def _children(self, root_id):
         children = self.client.executions.list(
             root_execution_id=root_id, limit=1000)
@@ -248,6 +277,20 @@ class Watchdog:
                          entry["host"], attempt + 1, self.config.max_attempts,
                          execution.id, execution.state)
         self.record(entry)
+
+
+# The stalls Mistral never leaves by itself, each found without waiting
+# for watchdog_timeout: (finder, what the log says, why it is recorded).
+STALL_RULES = (
+    (Watchdog._orphaned_tasks, "task(s) that never started",
+     "task(s) never started"),
+    (Watchdog._never_completed,
+     "execution(s) whose tasks all finished but which were never completed",
+     "execution(s) never completed"),
+    (Watchdog._never_completed_tasks,
+     "task(s) whose sub-workflows all finished but which were never "
+     "completed", "task(s) never completed"),
+)
 
 
 def _mistral_time(text):

@@ -169,6 +169,41 @@ def test_an_execution_whose_tasks_all_finished_restarts_the_run(
         caplog.text
 
 
+def test_a_task_whose_sub_workflows_all_finished_restarts_the_run(
+        make, caplog):
+    """A with-items task still RUNNING after every one of its per-VM runs
+    finished: their completions died with the process (and with them its
+    concurrency slots), and Mistral's integrity checker cannot complete
+    it.  It is failed and started again 4 min 20 s after the last child
+    finished (two integrity checks), long before watchdog_timeout; a task
+    with a child still running is not judged."""
+    d = make(watchdog_timeout=900)
+    root_id = d.entry["execution_id"]
+    stuck = Task("evacuate_servers", root_id, state="RUNNING",
+                 created_at=_mistral_time(d.clock()))
+    busy = Task("evacuate_other", root_id, state="RUNNING",
+                created_at=_mistral_time(d.clock()))
+    d.client.tasks.items += [stuck, busy]
+    done = [d.add_child("SUCCESS"), d.add_child("SUCCESS")]
+    for child in done:
+        child.task_execution_id = stuck.id
+    running = d.add_child("RUNNING")
+    running.task_execution_id = busy.id
+    d.check(advance=60)
+    d.touch(done[1])  # the last per-VM run finished a minute later
+    d.check(advance=200)
+    d.check(advance=59)  # 4 min 19 s after it
+    assert d.executions.updates == []
+    d.check(advance=1)
+    assert sorted(d.executions.updates) == sorted([
+        (running.id, "ERROR"), (root_id, "ERROR")])
+    assert d.entry["execution_id"] == handoff.execution_id("rn1", FENCED_AT,
+                                                           1)
+    assert "has 1 task(s) whose sub-workflows all finished but which were " \
+        "never completed (evacuate_servers task-evacuate_servers)" in \
+        caplog.text
+
+
 def test_a_run_in_error_is_retried_a_bounded_number_of_times(make, caplog):
     d = make(max_attempts=3)
     for attempt in range(3):
