@@ -38,7 +38,8 @@ One watched failure is a JSON-able dict (kept in the state file)::
 
     {"host", "fenced_at" (ISO), "failure" (trigger.failure_key), "attempt",
      "execution_id", "fingerprint", "progress_at" (ISO), "outcome"
-     (None | SUCCESS | ERROR | CANCELLED | EXHAUSTED), "why", "alarm_at"}
+     (None | SUCCESS | ERROR | CANCELLED | EXHAUSTED), "why" (the last run
+     was replaced or given up), "alarm_at"}
 """
 
 import datetime
@@ -238,9 +239,9 @@ class Watchdog:
 
     def _next_attempt(self, entry, why):
         attempt = entry["attempt"] + 1
+        entry["why"] = why
         if attempt >= self.config.max_attempts:
             entry["outcome"] = "EXHAUSTED"
-            entry["why"] = why
             entry["alarm_at"] = None
             self._alarm(entry)
             return

@@ -48,6 +48,17 @@ def _kind(left):
     return head + ("{...}" if brace else "")
 
 
+def _reason(why):
+    """'2 task(s) never started' -> 'task(s) never started';
+    'stalled for 101 s' -> 'stalled (watchdog_timeout)'."""
+    if not why:
+        return "?"
+    if why.startswith("stalled for"):
+        return "stalled (watchdog_timeout)"
+    head, _, rest = why.partition(" ")
+    return rest if head.isdigit() else why
+
+
 def summarize(runs):
     by_topology = collections.defaultdict(list)
     for run in runs:
@@ -73,6 +84,9 @@ def summarize(runs):
             if times else None,
             "watchdog_restarted": sum(1 for r in group
                                       if r.get("attempts")),
+            "watchdog_reasons": dict(collections.Counter(
+                _reason(why) for r in group
+                for why in r.get("watchdog_restarts_why", [])).most_common()),
             "double_evacuations": sum(r.get("double_evacuations", 0)
                                       for r in group),
             "false_failures": sum(r.get("false_failures", 0)
@@ -109,6 +123,9 @@ def render(summary):
         lines.append(f"  watchdog restarted: {s['watchdog_restarted']}; "
                      f"double evacuations (first failed): "
                      f"{s['double_evacuations']}")
+        if s["watchdog_reasons"]:
+            lines.append("  why the watchdog restarted: " + "; ".join(
+                f"{k} x{v}" for k, v in s["watchdog_reasons"].items()))
         lines.append(f"  VMs a replaced run reported failed although "
                      f"they moved: {s['false_failures']}")
         if s["left_by_replaced_runs"]:

@@ -19,10 +19,13 @@ def test_summary_per_topology(tmp_path):
     runs = [
         _run("embedded", "evacuate[200]#5+0.0s", 20.0),
         _run("embedded", "services.update#2+0.0s@reserved", 30.0,
-             attempts=1, double_evacuations=1, false_failures=2,
+             attempts=2, double_evacuations=1, false_failures=2,
+             watchdog_restarts_why=["2 task(s) never started",
+                                    "stalled for 101 s"],
              earlier_runs=[{"attempt": 0, "state": "ERROR", "left": {
                  "instance_evacuate/record_moved ERROR: lost": 2}}]),
-        _run("embedded", "lock#3+0.0s", 40.0,
+        _run("embedded", "lock#3+0.0s", 40.0, attempts=1,
+             watchdog_restarts_why=["1 task(s) never started"],
              violations=["vm01: left locked ('x')"]),
         _run("distributed", "unlock#1+0.4s@reserved-refused", 90.5),
     ]
@@ -38,7 +41,9 @@ def test_summary_per_topology(tmp_path):
     assert embedded["kill_to_completion_worst"] == 40.0
     assert embedded["kill_to_completion_worst_point"] == "lock#3+0.0s"
     assert embedded["kill_to_completion_median"] == 30.0
-    assert embedded["watchdog_restarted"] == 1
+    assert embedded["watchdog_restarted"] == 2
+    assert embedded["watchdog_reasons"] == {
+        "task(s) never started": 2, "stalled (watchdog_timeout)": 1}
     assert embedded["double_evacuations"] == 1
     assert embedded["false_failures"] == 2
     assert embedded["left_by_replaced_runs"] == {
