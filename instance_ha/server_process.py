@@ -7,8 +7,11 @@ import subprocess
 import sys
 import time
 
-from instance_ha import installer
-from instance_ha import mistral_client
+from instance_ha import embedded
+
+
+class PortInUse(RuntimeError):
+    """The child could not listen on its port."""
 
 
 class ServerProcess:
@@ -18,6 +21,7 @@ class ServerProcess:
                  env=None):
         self.workdir = workdir
         self.host = host
+        self.chosen_port = port is None
         self.port = port or free_port(host)
         self.db = os.path.join(workdir, "mistral.sqlite")
         self.log_file = os.path.join(workdir, "server.log")
@@ -34,12 +38,20 @@ class ServerProcess:
     def pid(self):
         return self.process.pid if self.process else None
 
-    def start(self, timeout=90.0):
-        """Start the server and wait until it is ready: its pack registered
-        (or, with --no-register, its API answering)."""
-        self.launch()
-        self.wait_ready(timeout)
-        return self
+    def start(self, timeout=90.0, attempts=3):
+        """Start the server and wait until it is ready (its start-up steps
+        done, its pack registered unless --no-register).  A port we chose
+        that another process took before our child bound it: a new port,
+        up to ``attempts`` times."""
+        for attempt in range(1, attempts + 1):
+            self.launch()
+            try:
+                self.wait_ready(timeout)
+                return self
+            except PortInUse:
+                if not self.chosen_port or attempt == attempts:
+                    raise
+                self.port = free_port(self.host)
 
     def launch(self):
         """Start the server process without waiting for it."""
@@ -54,26 +66,34 @@ class ServerProcess:
         return self
 
     def wait_ready(self, timeout):
-        client = mistral_client.connect(mistral_url=self.url, timeout=5)
+        """Until this child, by its PID, logged that it is ready at our URL.
+        Not an API answering on our port: that can be another process's,
+        which took the port between its choice and our child's bind."""
         deadline = time.monotonic() + timeout
-        while True:
+        while not self.logged_ready():
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self.process.returncode}: "
-                    f"{self.tail()}")
-            try:
-                if "--no-register" in self.extra_args:
-                    client.workflows.list()
-                else:
-                    client.workflows.get(installer.SMOKE_WORKFLOW)
-                return
-            except mistral_client.TRANSPORT_ERRORS:
-                pass
+                tail = self.tail()
+                error = PortInUse if "is already in use" in tail \
+                    else RuntimeError
+                raise error(f"server exited with {self.process.returncode}"
+                            f": {tail}")
             if time.monotonic() > deadline:
                 self.kill()
                 raise RuntimeError(f"server not ready after {timeout} s: "
                                    f"{self.tail()}")
             time.sleep(0.2)
+
+    def logged_ready(self):
+        """This child's ready line is in the log (which earlier servers
+        of the same work directory may share)."""
+        line = f"{embedded.READY_MESSAGE} {self.url} "
+        pid = f" {self.pid} "
+        try:
+            with open(self.log_file, encoding="utf-8",
+                      errors="replace") as f:
+                return any(line in text and pid in text[:40] for text in f)
+        except FileNotFoundError:
+            return False
 
     def stop(self, timeout=30.0):
         """SIGTERM, then SIGKILL after ``timeout``; return the exit status."""

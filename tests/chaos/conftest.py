@@ -12,7 +12,6 @@ import chaos_harness
 import distributed as dist
 import pytest
 
-from instance_ha import embedded as embedded_server
 from instance_ha import mistral_client
 from instance_ha import server_process
 
@@ -53,41 +52,11 @@ class EmbeddedDeployment:
                                "OS_CLIENT_CONFIG_FILE": self.clouds_yaml})
 
     def start(self):
-        for _attempt in range(3):
-            self.server = self._new_server().start(timeout=240)
-            # A free port can be taken by another test run between its
-            # choice and the bind: then our child fails to bind while the
-            # other run's server answered wait_ready (seen: "no API on the
-            # restarted server's port" once that other server stopped).
-            # Ready means: our child, by its PID, logged its ready line
-            # for our URL.
-            if self._logged_ready(timeout=60):
-                break
-            self.server.stop(timeout=10)
-            self.server.kill()
-        else:
-            raise RuntimeError(f"no embedded server of ours became ready: "
-                               f"{self.server.tail()}")
+        # Ready means our child logged its ready line (ServerProcess): an
+        # API answering on a port another test run took meanwhile is not.
+        self.server = self._new_server().start(timeout=240)
         self._client = mistral_client.connect(mistral_url=self.server.url)
         return self
-
-    def _logged_ready(self, timeout):
-        line = f"{embedded_server.READY_MESSAGE} {self.server.url} "
-        pid = f" {self.server.pid} "
-        deadline = time.monotonic() + timeout
-        while self.server.process.poll() is None:
-            try:
-                with open(self.server.log_file, encoding="utf-8",
-                          errors="replace") as f:
-                    if any(line in text and pid in text[:40]
-                           for text in f):
-                        return True
-            except FileNotFoundError:
-                pass
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
-        return False
 
     def client(self):
         return self._client

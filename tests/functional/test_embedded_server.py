@@ -313,3 +313,44 @@ def test_action_running_at_a_kill_is_failed_and_retried_at_start(
     # The retry (1 s delay, 5 s sleep) ran at once, not after the
     # heartbeat checker's first pass (30 s after the start).
     assert took < 25, f"finished {took:.1f} s after the restart"
+
+
+def test_a_chosen_port_taken_meanwhile_is_not_mistaken_for_ours(tmp_path):
+    """Another process took the port the test chose for its server, and
+    answers Mistral's API there: ready is our child's own ready line, not
+    an answer on the port, and a chosen port is chosen again."""
+    import http.server
+    import threading
+
+    class OtherMistral(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server interface
+            body = b'{"workflows": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OtherMistral)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    taken = other.server_address[1]
+    server = server_process.ServerProcess(str(tmp_path),
+                                          extra_args=["--no-register"])
+    server.port = taken           # as if another run took it meanwhile
+    try:
+        server.start(timeout=120)
+        assert server.port != taken
+        assert server.logged_ready()
+        assert server.process.poll() is None
+        client = mistral_client.connect(mistral_url=server.url)
+        assert client.workflows.list() is not None
+        with open(server.output_file, encoding="utf-8") as out:
+            assert f"port {taken} on 127.0.0.1 is already in use" in out.read()
+    finally:
+        server.stop(timeout=20)
+        server.kill()
+        other.shutdown()
+        other.server_close()
