@@ -231,8 +231,27 @@ def _configure_mistral(options):
     rpc.get_transport()  # alembic migrations in Mistral
 
 
-def _start_services(stop_requested):
+def _api_service():
     from mistral.api import service as api_service
+
+    set_up_policy_enforcer()
+    return api_service.WSGIService("mistral_api")
+
+
+def set_up_policy_enforcer():
+    """Mistral sets up its policy enforcer at the first API request,
+    without a lock: a request that comes while another sets it up finds
+    no policies and answers 500 "Policy workflows:get has not been
+    registered" (seen in CI: the pack's registration, at the same moment
+    as a client's poll, got it and the server exited).  Set it up before
+    the API serves."""
+    from mistral.api import access_control
+
+    access_control._ensure_enforcer_initialization()
+    return access_control._ENFORCER
+
+
+def _start_services(stop_requested):
     from mistral.engine import engine_server
     from mistral.executors import executor_server
     from mistral.notifiers import notification_server
@@ -243,7 +262,7 @@ def _start_services(stop_requested):
         executor_server.get_oslo_service,
         notification_server.get_oslo_service,
         periodic_server.get_oslo_service,
-        lambda: api_service.WSGIService("mistral_api"),
+        _api_service,
     ]
     started = []
     try:

@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -354,3 +355,25 @@ def test_a_chosen_port_taken_meanwhile_is_not_mistaken_for_ours(tmp_path):
         server.kill()
         other.shutdown()
         other.server_close()
+
+
+
+def test_policy_enforcer_is_set_up_before_any_request():
+    """The embedded server sets up Mistral's policy enforcer itself, so no
+    two first API requests race its lazy set-up (seen in CI as a 500
+    "Policy workflows:get has not been registered" at start-up)."""
+    code = (
+        "from mistral.api import access_control\n"
+        "from oslo_config import cfg\n"
+        "from instance_ha import embedded\n"
+        "cfg.CONF([], project='mistral')\n"
+        "assert access_control._ENFORCER is None\n"
+        "enforcer = embedded.set_up_policy_enforcer()\n"
+        "assert enforcer is access_control._ENFORCER\n"
+        "print(sorted(r for r in enforcer.registered_rules\n"
+        "             if r.startswith('workflows:')))\n")
+    result = subprocess.run([sys.executable, "-c", code],
+                            capture_output=True, text=True, timeout=120,
+                            cwd="/", stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert "'workflows:get'" in result.stdout
