@@ -169,7 +169,9 @@ def test_kill_remote_fenced_once_then_restart(start_live_cluster):
     fenced exactly once, clean offline, a fence-history success completed
     after the kill; rn2 untouched; caller-supplied resources, constraints
     and alerts work.  (4) restart_remote brings rn1 back online."""
-    fence_delay, reconnect = 2, 3
+    # The fencer's delay may end up to 1 s early (below): nothing can be
+    # fenced before fence_delay - 1 s.
+    fence_delay, reconnect = 3, 3
     remotes = ["rn1", "rn2"]
     cluster = start_live_cluster(
         remotes=remotes, fence_delay=fence_delay,
@@ -194,10 +196,10 @@ def test_kill_remote_fenced_once_then_restart(start_live_cluster):
     cluster.wait_for(
         lambda x: (node_attrs(x, "rn1")["online"],
                    node_attrs(x, "rn1")["unclean"]) == ("false", "true"),
-        fence_delay, "rn1 offline unclean")
+        fence_delay - 1, "rn1 offline unclean")
     seen_unclean = time.time()
     # Within the fence delay: nothing fenced yet.
-    assert seen_unclean - killed_at < fence_delay
+    assert seen_unclean - killed_at < fence_delay - 1
     assert cluster.fence_calls() == []
 
     xml = cluster.wait_for(
