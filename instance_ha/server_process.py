@@ -1,6 +1,7 @@
 """Run ``instance-ha server`` as a child process, for the demo and tests."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -149,7 +150,37 @@ def instance_ha_command():
     return [sys.executable, "-m", "instance_ha"]
 
 
+# Below it: the well-known and registered ports of the services tests
+# talk to (MariaDB 3306, RabbitMQ 5672, Mistral 8989, ...).
+PORT_FLOOR = 10000
+
+
 def free_port(host="127.0.0.1"):
+    """A port nothing listens on now, below the kernel's ephemeral range.
+    Not a port-0 bind: that hands out an ephemeral port, which any
+    outgoing connection (to RabbitMQ, MariaDB, an API) may take as its
+    local port before our server binds it (seen: a test's Mistral API
+    that could not listen)."""
+    low = ephemeral_range()[0]
+    candidates = range(PORT_FLOOR, low) if low > PORT_FLOOR + 1000 else ()
+    for port in random.sample(candidates, min(len(candidates), 100)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def ephemeral_range():
+    """(first, last) local port the kernel gives outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range",
+                  encoding="ascii") as f:
+            first, last = f.read().split()
+        return int(first), int(last)
+    except (OSError, ValueError):
+        return 32768, 60999   # Linux's default
