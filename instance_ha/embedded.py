@@ -22,6 +22,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 
 from instance_ha import installer
 from instance_ha import mistral_client
@@ -29,6 +30,8 @@ from instance_ha import mistral_client
 LOG = logging.getLogger(__name__)
 
 READY_MESSAGE = "instance-ha embedded Mistral ready at"
+INSTALL_RETRY_SECONDS = 60
+INSTALL_RETRY_INTERVAL = 2
 
 # The settings a recovery's durability rests on, for every Mistral that
 # runs the pack (embedded here; every node's mistral.conf in a distributed
@@ -135,12 +138,12 @@ def serve(options):
         steps = [lambda: fail_lost_actions(before=started_at),
                  lambda: resume_orphaned_tasks(before=started_at)]
         if options.register:
-            steps.append(lambda: _install_pack(options))
+            steps.append(lambda: _install_pack(options, stop_requested))
         for step in steps:
             if stop_requested.is_set():
                 break
             step()
-        else:
+        if not stop_requested.is_set():
             LOG.info("%s %s (database %s, log %s)", READY_MESSAGE,
                      options.url, os.path.abspath(options.db),
                      options.resolved_log_file)
@@ -407,7 +410,23 @@ def resume_orphaned_tasks(before):
         _clear_context()
 
 
-def _install_pack(options):
+def _install_pack(options, stop_requested):
+    """Register the pack.  A transient refusal (no answer, a 5xx such as
+    SQLite's "database is locked" while the engine resumes a busy
+    database) is tried again for INSTALL_RETRY_SECONDS before the server
+    gives up (seen: a restart under load exited on one)."""
     client = mistral_client.connect(mistral_url=options.url)
-    for outcome in installer.install(client):
+    deadline = time.monotonic() + INSTALL_RETRY_SECONDS
+    while True:
+        try:
+            outcomes = installer.install(client)
+            break
+        except installer.InstallError as exc:
+            if not exc.transient or time.monotonic() > deadline:
+                raise
+            LOG.warning("registering the pack failed (%s); trying again in "
+                        "%s s", exc, INSTALL_RETRY_INTERVAL)
+            if stop_requested.wait(INSTALL_RETRY_INTERVAL):
+                return
+    for outcome in outcomes:
         LOG.info("workflow %s: %s", outcome.workflow, outcome.change)

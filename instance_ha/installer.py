@@ -20,7 +20,12 @@ SMOKE_WORKFLOW = "instance_ha.smoke_test"
 
 
 class InstallError(Exception):
-    """The pack was not installed; nothing was changed."""
+    """The pack was not installed; nothing was changed.  ``transient``:
+    Mistral did not answer or answered 5xx, so trying again may work."""
+
+    def __init__(self, message, transient=False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,11 +145,19 @@ def _write(method, wf):
         raise InstallError(
             f"uploading {wf.filename} failed: "
             f"{mistral_client.describe(exc)}; workflows listed before it "
-            "were already written, run install again") from exc
+            "were already written, run install again",
+            transient=_transient(exc)) from exc
 
 
 def _unreachable(exc):
-    return InstallError(f"cannot use Mistral: {mistral_client.describe(exc)}")
+    return InstallError(f"cannot use Mistral: {mistral_client.describe(exc)}",
+                        transient=_transient(exc))
+
+
+def _transient(exc):
+    if isinstance(exc, mistral_base.APIException):
+        return (exc.error_code or 0) >= 500
+    return True
 
 
 def mistral_url(client):

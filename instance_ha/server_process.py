@@ -77,12 +77,30 @@ class ServerProcess:
                 error = PortInUse if "is already in use" in tail \
                     else RuntimeError
                 raise error(f"server exited with {self.process.returncode}"
-                            f": {tail}")
+                            f"; its errors: {self.logged_errors()}; the end "
+                            f"of its output: {tail}")
             if time.monotonic() > deadline:
                 self.kill()
                 raise RuntimeError(f"server not ready after {timeout} s: "
                                    f"{self.tail()}")
             time.sleep(0.2)
+
+    def logged_errors(self, limit=5):
+        """The first ERROR and CRITICAL lines this child logged."""
+        pid = f" {self.pid} "
+        found = []
+        try:
+            with open(self.log_file, encoding="utf-8",
+                      errors="replace") as f:
+                for text in f:
+                    if pid in text[:40] and (" ERROR " in text[:60] or
+                                             " CRITICAL " in text[:60]):
+                        found.append(text.strip()[:400])
+                        if len(found) == limit:
+                            break
+        except FileNotFoundError:
+            pass
+        return found
 
     def logged_ready(self):
         """This child's ready line is in the log (which earlier servers

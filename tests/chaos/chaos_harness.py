@@ -306,6 +306,9 @@ class RunResult:
     # reported failed although they ended moved.
     earlier_runs: list = dataclasses.field(default_factory=list)
     false_failures: int = 0
+    # Restarts of the embedded server that exited at start-up (the harness
+    # starts it again, as a supervisor would): why each one failed.
+    failed_starts: list = dataclasses.field(default_factory=list)
     method: str = "auto"
     seed: int = None
 
@@ -394,7 +397,10 @@ def _run_one(sim, point, deployment, fenced_at, log):
         result.pre_kill = round(killer.killed_at - started, 1)
         log.warning("chaos %s: killed PID %s", point.name, killer.killed_pid)
         restart_began = time.monotonic()
+        failed_before = len(getattr(deployment, "failed_starts", []))
         deployment.after_kill()
+        result.failed_starts = list(
+            getattr(deployment, "failed_starts", [])[failed_before:])
         result.restart = round(time.monotonic() - restart_began, 1)
         dog = watchdog.Watchdog(deployment.client(), conf, log, "chaos")
     reference = killer.killed_at or started

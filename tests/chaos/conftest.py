@@ -44,6 +44,7 @@ class EmbeddedDeployment:
         os.chmod(self.clouds_yaml, 0o600)
         self.server = None
         self.restarts = []          # seconds each restart took
+        self.failed_starts = []     # why each failed start failed
         self._client = None
 
     def _new_server(self):
@@ -54,7 +55,19 @@ class EmbeddedDeployment:
     def start(self):
         # Ready means our child logged its ready line (ServerProcess): an
         # API answering on a port another test run took meanwhile is not.
-        self.server = self._new_server().start(timeout=240)
+        # A server that exits at start-up is started again, as its
+        # supervisor would (systemd's Restart=on-failure), at most twice;
+        # each such exit is kept for the report.
+        for attempt in range(3):
+            try:
+                self.server = self._new_server().start(timeout=240)
+                break
+            except RuntimeError as exc:
+                self.failed_starts.append(str(exc)[:2000])
+                print(f"\nchaos: the embedded server failed to start: "
+                      f"{str(exc)[:2000]}")
+                if attempt == 2:
+                    raise
         self._client = mistral_client.connect(mistral_url=self.server.url)
         return self
 

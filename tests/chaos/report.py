@@ -87,6 +87,8 @@ def summarize(runs):
             "watchdog_reasons": dict(collections.Counter(
                 _reason(why) for r in group
                 for why in r.get("watchdog_restarts_why", [])).most_common()),
+            "failed_server_starts": sum(len(r.get("failed_starts", []))
+                                        for r in group),
             "double_evacuations": sum(r.get("double_evacuations", 0)
                                       for r in group),
             "false_failures": sum(r.get("false_failures", 0)
@@ -126,6 +128,9 @@ def render(summary):
         if s["watchdog_reasons"]:
             lines.append("  why the watchdog restarted: " + "; ".join(
                 f"{k} x{v}" for k, v in s["watchdog_reasons"].items()))
+        if s["failed_server_starts"]:
+            lines.append(f"  server restarts that failed (started again): "
+                         f"{s['failed_server_starts']}")
         lines.append(f"  VMs a replaced run reported failed although "
                      f"they moved: {s['false_failures']}")
         if s["left_by_replaced_runs"]:

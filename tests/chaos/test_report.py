@@ -28,19 +28,22 @@ def test_summary_per_topology(tmp_path):
              watchdog_restarts_why=["1 task(s) never started"],
              violations=["vm01: left locked ('x')"]),
         _run("distributed", "unlock#1+0.4s@reserved-refused", 90.5),
+        _run("embedded", "lock#2+0.0s", 35.0,
+             failed_starts=["server exited with 1"]),
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in runs)
                     + "not json\n")
     summary = report.summarize(report.load(str(path)))
     embedded = summary["embedded"]
-    assert embedded["runs"] == 3
+    assert embedded["runs"] == 4
     assert embedded["seeds"] == [7]
     assert embedded["kill_points_by_operation"] == {
-        "evacuate": 1, "lock": 1, "services.update": 1}
-    assert embedded["kill_points_by_method"] == {"auto": 2, "reserved": 1}
+        "evacuate": 1, "lock": 2, "services.update": 1}
+    assert embedded["kill_points_by_method"] == {"auto": 3, "reserved": 1}
     assert embedded["kill_to_completion_worst"] == 40.0
     assert embedded["kill_to_completion_worst_point"] == "lock#3+0.0s"
-    assert embedded["kill_to_completion_median"] == 30.0
+    assert embedded["kill_to_completion_median"] == 32.5
+    assert embedded["failed_server_starts"] == 1
     assert embedded["watchdog_restarted"] == 2
     assert embedded["watchdog_reasons"] == {
         "task(s) never started": 2, "stalled (watchdog_timeout)": 1}
