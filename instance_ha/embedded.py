@@ -232,6 +232,39 @@ def _configure_mistral(options):
 
     db_api.setup_db()  # creates the schema on first start; SQLite has no
     rpc.get_transport()  # alembic migrations in Mistral
+    make_yaql_thread_safe()
+
+
+class LockedYaqlEngine:
+    """Mistral's one YAQL engine, parsing under a lock.  yaql parses with
+    one shared PLY lexer and parser, which are not thread-safe, and
+    Mistral 23 runs the API, the engine's RPC handlers and its scheduler
+    on native threads of one process here: two expressions parsed at once
+    fail with "Parse error: unexpected end of statement" or "Lexical
+    error: illegal character" (seen in the chaos runs: the pack's
+    validation at a restart; reproduced with six threads and one yaql
+    engine).  Only the parse is locked; evaluating a parsed expression
+    does not touch the parser."""
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._lock = threading.Lock()
+
+    def __call__(self, expression, options=None):
+        with self._lock:
+            return self._engine(expression, options)
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+
+def make_yaql_thread_safe():
+    from mistral.expressions import yaql_expression
+
+    engine = yaql_expression.get_yaql_engine_class()
+    if not isinstance(engine, LockedYaqlEngine):
+        yaql_expression.YAQL_ENGINE = LockedYaqlEngine(engine)
+    return yaql_expression.YAQL_ENGINE
 
 
 def _api_service():
