@@ -87,32 +87,25 @@ class ServerProcess:
 
     def logged_errors(self, limit=5):
         """The first ERROR and CRITICAL lines this child logged."""
-        pid = f" {self.pid} "
-        found = []
-        try:
-            with open(self.log_file, encoding="utf-8",
-                      errors="replace") as f:
-                for text in f:
-                    if pid in text[:40] and (" ERROR " in text[:60] or
-                                             " CRITICAL " in text[:60]):
-                        found.append(text.strip()[:400])
-                        if len(found) == limit:
-                            break
-        except FileNotFoundError:
-            pass
-        return found
+        found = [text.strip()[:400] for text in self._own_log_lines()
+                 if " ERROR " in text[:60] or " CRITICAL " in text[:60]]
+        return found[:limit]
 
     def logged_ready(self):
-        """This child's ready line is in the log (which earlier servers
-        of the same work directory may share)."""
+        """This child logged its ready line for our URL."""
         line = f"{embedded.READY_MESSAGE} {self.url} "
+        return any(line in text for text in self._own_log_lines())
+
+    def _own_log_lines(self):
+        """The lines this child logged (earlier servers of the same work
+        directory share the file)."""
         pid = f" {self.pid} "
         try:
             with open(self.log_file, encoding="utf-8",
                       errors="replace") as f:
-                return any(line in text and pid in text[:40] for text in f)
+                yield from (text for text in f if pid in text[:40])
         except FileNotFoundError:
-            return False
+            return
 
     def stop(self, timeout=30.0):
         """SIGTERM, then SIGKILL after ``timeout``; return the exit status."""
