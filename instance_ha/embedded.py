@@ -447,7 +447,8 @@ def _install_pack(options, stop_requested):
     """Register the pack.  A transient refusal (no answer, a 5xx such as
     SQLite's "database is locked" while the engine resumes a busy
     database) is tried again for INSTALL_RETRY_SECONDS before the server
-    gives up (seen: a restart under load exited on one)."""
+    gives up.  (The restarts seen exiting under load were the YAQL race,
+    a rejection, not this: see LockedYaqlEngine.)"""
     client = mistral_client.connect(mistral_url=options.url)
     deadline = time.monotonic() + INSTALL_RETRY_SECONDS
     while True:
