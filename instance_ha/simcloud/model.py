@@ -27,15 +27,20 @@ NO_VALID_HOST = ("No valid host was found. There are not enough hosts "
                  "available.")
 
 # When each step of an accepted evacuation happens, as a share of
-# Settings.evacuation_time.  As measured on real Nova, task_state returns to
-# None before the server's host changes, and the migration is marked done
-# last.
+# Settings.evacuation_time, in the order of Nova 34's compute manager
+# (_do_rebuild_instance, then the resource tracker's finish_evacuation):
+# after the spawn task_state is None and vm_state active while the host is
+# still the source; a server kept stopped is then powered off; last the
+# host changes and, right after it, the migration is marked done.  A
+# reader that reads the server and then its migrations can see the old
+# host beside a done migration.
 EVACUATION_STEPS = (
     (0.2, "schedule"),       # conductor: pick a host, migration pre-migrating
     (0.5, "spawn"),          # destination compute: task rebuild_spawning
-    (0.8, "clear_task"),     # task_state None, final vm_state; host = source
-    (0.9, "move_host"),      # host/node = destination
-    (1.0, "finish"),         # migration done
+    (0.7, "after_spawn"),    # vm_state active, task_state None; host = source
+    (0.8, "power_off"),      # kept stopped: task_state powering-off
+    (0.9, "stopped"),        # kept stopped: vm_state stopped, power off
+    (1.0, "finish"),         # host = destination, then migration done
 )
 
 
@@ -249,6 +254,7 @@ class _Evacuation:
     force: bool
     target_state: str | None
     outcome: str | None
+    keep_stopped: bool = False
     destination: Host | None = None
     racers: list = dataclasses.field(default_factory=list)
 
@@ -427,6 +433,11 @@ class Cloud:
         return (time.monotonic() - host.down_since
                 < self.settings.service_down_time)
 
+    def touch_service(self, host):
+        """An API update of a service: Nova's save() bumps its updated_at
+        as a heartbeat does."""
+        host.last_heartbeat = utcnow()
+
     def heartbeat(self, host):
         """updated_at of the service: now while alive, else the last."""
         if host.alive:
@@ -489,7 +500,8 @@ class Cloud:
             server=server, migration=migration, action=action,
             requested_host=host, force=force, target_state=target_state,
             outcome=self.faults.evacuation_outcome((server.id,
-                                                    server.name)))
+                                                    server.name)),
+            keep_stopped=keeps_stopped(server.vm_state, target_state))
         running = self._evacuations.get(server.id)
         if running is not None:
             # Measured: the second request is accepted and the two rebuilds
@@ -551,31 +563,37 @@ class Cloud:
         server.touch()
         return True
 
-    def _evac_clear_task(self, evacuation):
+    def _evac_after_spawn(self, evacuation):
         server = evacuation.server
-        if (evacuation.target_state == states.STOPPED
-                or server.vm_state == states.STOPPED):
-            server.vm_state = states.STOPPED
-        else:
-            server.vm_state = states.ACTIVE
-        server.power_state = states.POWER_STATE_FOR_VM_STATE[
-            server.vm_state]
+        server.vm_state = states.ACTIVE
+        server.power_state = states.RUNNING
         server.task_state = None
         server.fault = None
         server.touch()
         return True
 
-    def _evac_move_host(self, evacuation):
+    def _evac_power_off(self, evacuation):
+        if evacuation.keep_stopped:
+            evacuation.server.task_state = states.POWERING_OFF
+            evacuation.server.touch()
+        return True
+
+    def _evac_stopped(self, evacuation):
+        server = evacuation.server
+        if evacuation.keep_stopped:
+            server.vm_state = states.STOPPED
+            server.power_state = states.SHUTDOWN
+            server.task_state = None
+            server.touch()
+        return True
+
+    def _evac_finish(self, evacuation):
         server, destination = evacuation.server, evacuation.destination
         self._servers_by_host[server.host].pop(server.id, None)
         server.host = destination.name
         server.availability_zone = destination.service.zone
         self._servers_by_host[destination.name][server.id] = server
         server.touch()
-        return True
-
-    def _evac_finish(self, evacuation):
-        server = evacuation.server
         evacuation.migration.set_status("done")
         evacuation.action.event("compute_rebuild_instance", "Success",
                                 evacuation.destination.name)
@@ -695,6 +713,15 @@ class Cloud:
 
     def set_forced_down(self, host, forced_down):
         host.service.forced_down = forced_down
+
+
+def keeps_stopped(vm_state, target_state):
+    """Whether Nova 34 brings an evacuated server back stopped: it was
+    stopped, or the API asked for stopped (>= 2.95) and it was not in
+    error (compute/manager.py, _do_rebuild_instance)."""
+    if target_state == states.STOPPED and vm_state != states.ERROR:
+        return True
+    return vm_state == states.STOPPED
 
 
 def _usage(flavor):

@@ -453,6 +453,7 @@ def _set_status(call, body, disabled, reason):
     host = _compute_host(call, body["host"], body["binary"])
     host.service.disabled = disabled
     host.service.disabled_reason = reason
+    call.cloud.touch_service(host)
     result = {"host": body["host"], "binary": body["binary"],
               "status": "disabled" if disabled else "enabled"}
     if reason:
@@ -484,6 +485,7 @@ def _force_down(call, body):
             call.cloud.check_force_up(host)
     host = _compute_host(call, body["host"], body["binary"])
     call.cloud.set_forced_down(host, forced_down)
+    call.cloud.touch_service(host)
     return {"service": {"host": body["host"], "binary": body["binary"],
                         "forced_down": forced_down}}
 
@@ -523,6 +525,8 @@ def _update_service_v253(call, body):
                              "'forced_down' should be specified.")
     for name, value in changes.items():
         setattr(svc, name, value)
+    if hasattr(record, "service"):
+        cloud.touch_service(record)
     return Response(200, {"service": views.service(cloud, record,
                                                    call.version)})
 

@@ -42,7 +42,9 @@ POWER_STATE_FOR_VM_STATE = {
     STOPPED: SHUTDOWN,
     PAUSED: PAUSED_POWER,
     SUSPENDED: SUSPENDED_POWER,
-    RESCUED: RUNNING,
+    # Nova powers the guest off before the driver rescues it; the fake
+    # driver does not power it on again (libvirt would: running).
+    RESCUED: SHUTDOWN,
     RESIZED: RUNNING,
     ERROR: NOSTATE,
     SHELVED: SHUTDOWN,
