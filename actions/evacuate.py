@@ -1,14 +1,12 @@
 """Evacuate one server from a failed host, at most once per failure."""
 
 from instance_ha import nova_client
-from instance_ha import state_table
 from instance_ha.actions import base
 
 REBUILD_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping",
                        "rebuild_spawning")
 # An evacuation migration in any other status is still under way.
 FINISHED_MIGRATIONS = ("done", "completed", "failed", "error", "cancelled")
-EVACUATE_KEEPS_OFF = nova_client.V("2.95")
 
 
 def running_evacuation(migrations, source_host, task_state):
@@ -34,12 +32,13 @@ class Evacuate(base.NovaAction):
     ``source_host`` under way (Nova clears task_state before it moves the
     host), is ``in_progress``.  Only otherwise is one evacuate sent.
 
-    Microversion: min(negotiated, 2.94), because from 2.95 Nova leaves an
-    evacuated server stopped; a powered-off server (power_state SHUTDOWN:
-    stopped, or resized or shelved while stopped) is evacuated at 2.95
-    when the cloud has it, so that it is never booted on the way.
-    ``on_shared_storage`` is sent only below 2.14 (None: false); from 2.14
-    Nova finds out itself whether the disks are on shared storage."""
+    Microversion: min(negotiated, 2.94), because from 2.95 Nova stops
+    every evacuated server that was not in error.  Below it Nova brings a
+    stopped server back stopped (spawned, then powered off at once) and
+    every other one active (instance_ha.state_table: what an evacuation
+    leaves).  ``on_shared_storage`` is sent only below 2.14 (None:
+    false); from 2.14 Nova finds out itself whether the disks are on
+    shared storage."""
 
     def __init__(self, server, source_host, target_host=None,
                  on_shared_storage=None):
@@ -96,7 +95,7 @@ class Evacuate(base.NovaAction):
         if task_state in REBUILD_TASK_STATES or running:
             return self._result("in_progress", host,
                                 (running or {}).get("id"), client)
-        at = self._microversion(nova, server)
+        at = min(nova.version(), nova_client.EVACUATE_MAX)
         sent.append(at.get_string())
         nova.post(f"/servers/{self.server}/action",
                   {"evacuate": self._body(at)}, nova.client(at_most=at))
@@ -108,14 +107,6 @@ class Evacuate(base.NovaAction):
             "rebuilding")
         return self._result("evacuated", host,
                             (migration or {}).get("id"), client, at)
-
-    def _microversion(self, nova, server):
-        negotiated = nova.version()
-        if (negotiated >= EVACUATE_KEEPS_OFF
-                and nova_client.power_state_of(server)
-                == state_table.POWER_SHUTDOWN):
-            return EVACUATE_KEEPS_OFF
-        return min(negotiated, nova_client.EVACUATE_MAX)
 
     def _body(self, at):
         body = {}

@@ -13,7 +13,7 @@ DEFAULT_POLICY = {"evacuate": "all", "metadata_key": "HA_Enabled",
                   "flavor_extra_spec": None, "image_property": None,
                   "error_servers": "skip"}
 TRUE_WORDS = {"1", "t", "true", "on", "y", "yes"}
-EVACUATE_KEEPS_OFF = nova_client.V("2.95")
+FAILED_MIGRATIONS = ("error", "failed")
 
 
 def truthy(value):
@@ -70,12 +70,12 @@ class HostServers(base.NovaAction):
     def _attempt(self, nova, host):
         policy = dict(DEFAULT_POLICY, **(self.policy or {}))
         client = nova.client()
-        nova.compute_service(host, client)
+        service = nova.compute_service(host, client)
         servers = [s for s in self._list(nova, client)
                    if nova_client.host_of(s) == host]
         tags = _Tags(nova, client, policy)
-        keeps_off = client.api_version >= EVACUATE_KEEPS_OFF
-        entries = [self._entry(s, tags, policy, keeps_off)
+        failed = _failed_evacuations(nova, client, host, service, servers)
+        entries = [self._entry(s, host, tags, policy, s["id"] in failed)
                    for s in servers]
         entries.sort(key=lambda e: (not e["tagged"], e["name"] or "",
                                     e["id"]))
@@ -96,12 +96,13 @@ class HostServers(base.NovaAction):
             if not marker:
                 return servers
 
-    def _entry(self, server, tags, policy, keeps_off):
+    def _entry(self, server, host, tags, policy, failed_evacuation):
         power_state = nova_client.power_state_of(server)
+        vm_state = nova_client.vm_state_of(server)
         row, reason = state_table.classify(
-            nova_client.vm_state_of(server), power_state,
-            nova_client.task_state_of(server), policy["error_servers"],
-            server.get("locked_reason"))
+            vm_state, power_state, nova_client.task_state_of(server),
+            policy["error_servers"], _our_lock(server),
+            failed_evacuation)
         tagged, why = tags.of(server)
         if row.plan == "evacuate" and policy["evacuate"] == "tagged" \
                 and not tagged:
@@ -111,7 +112,8 @@ class HostServers(base.NovaAction):
         return {
             "id": server["id"],
             "name": server.get("name"),
-            "vm_state": nova_client.vm_state_of(server),
+            "case": row.before if row else None,
+            "vm_state": vm_state,
             "task_state": nova_client.task_state_of(server),
             "power_state": power_state,
             "locked": server.get("locked"),
@@ -120,9 +122,61 @@ class HostServers(base.NovaAction):
             "steps": list(row.steps) if row else [],
             "expected_vm_state": row.after if row else None,
             "evacuated_vm_state": state_table.evacuated_vm_state(
-                row, power_state, keeps_off) if row else None,
+                row, vm_state) if row else None,
+            "lock_reason": state_table.lock_reason(host, row.before)
+            if row and row.plan == "evacuate" else None,
             "reason": reason + (f"; tagged by {why}" if tagged else ""),
         }
+
+
+def _our_lock(server):
+    """The locked_reason when the lock is there and is instance-ha's."""
+    reason = server.get("locked_reason")
+    if server.get("locked") and (reason or "").startswith(
+            state_table.LOCK_MARK):
+        return reason
+    return None
+
+
+def _failed_evacuations(nova, client, host, service, servers):
+    """Ids of the servers in error, not under an instance-ha lock, whose
+    newest evacuation from ``host`` failed after the host's service was
+    last updated (forced down: its heartbeats stopped with the host).
+    Nova leaves a server in error on the source host when its evacuation
+    finds no valid host; this tells it from a VM that was in error before
+    the host failed.  One read of the host's evacuations, and only when
+    such a server is there."""
+    suspects = {s["id"] for s in servers
+                if nova_client.vm_state_of(s) == state_table.ERROR
+                and _our_lock(s) is None}
+    if not suspects:
+        return set()
+    query = f"/os-migrations?source_compute={parse.quote(host, safe='')}"
+    if client.api_version >= nova_client.MIGRATION_TYPE_MIN:
+        query += "&migration_type=evacuation"
+    since = _timestamp(service.get("updated_at"))
+    newest = {}
+    for migration in nova.get(query, client).get("migrations", []):
+        if (migration.get("instance_uuid") not in suspects
+                or migration.get("source_compute") != host
+                or migration.get("migration_type", "evacuation")
+                != "evacuation"):
+            continue
+        key = (_timestamp(migration.get("created_at")) or "",
+               migration.get("id") or 0)
+        uuid = migration["instance_uuid"]
+        if uuid not in newest or key > newest[uuid][0]:
+            newest[uuid] = (key, migration)
+    return {uuid for uuid, ((created, _), migration) in newest.items()
+            if migration.get("status") in FAILED_MIGRATIONS
+            and (not since or not created or created >= since)}
+
+
+def _timestamp(text):
+    """A Nova timestamp (naive UTC ISO 8601) as a comparable string."""
+    if not text:
+        return None
+    return str(text).replace(" ", "T").rstrip("Z")[:26]
 
 
 def _next_marker(links):

@@ -1,10 +1,9 @@
 """Unlock every server a recovery of a host moved but left locked."""
 
 from instance_ha import nova_client
+from instance_ha import state_table
 from instance_ha.actions import base
 
-# The per-VM workflow locks with this reason (instance_evacuate.yaml).
-EVACUATION_LOCK = "instance-ha evacuation from {host}"
 MOVED = ("done", "completed")
 
 
@@ -36,12 +35,12 @@ class UnlockEvacuated(base.NovaAction):
         if client.api_version < nova_client.LOCKED_REASON_MIN:
             return dict(result, reason="Nova shows no lock reason below "
                                        "2.73: nothing unlocked")
-        ours = EVACUATION_LOCK.format(host=self.source_host)
         for server_id in self._moved_servers(nova, client):
             result["checked"] += 1
             server = nova.server(server_id, client)
             if (server.get("locked")
-                    and server.get("locked_reason") == ours
+                    and state_table.is_evacuation_lock(
+                        server.get("locked_reason"), self.source_host)
                     and nova_client.host_of(server) != self.source_host):
                 nova.post(f"/servers/{server_id}/action", {"unlock": None},
                           client)

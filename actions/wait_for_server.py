@@ -9,14 +9,21 @@ from instance_ha.actions import evacuate
 SUCCEEDED = ("done", "completed")
 FAILED = ("failed", "error")
 VM_STATES = ("active", "stopped", "error")
+# Seconds a server may still read as on the source host after its
+# evacuation migration is done, before that is taken as final.
+SETTLE_SECONDS = 30
 
 
 class WaitForServer(base.NovaAction):
     """Done when the server is off ``source_host``, has no task, its
     evacuation migration from ``source_host`` is done (or completed) and
     vm_state is ``expected_vm_state``.  task_state None alone is not
-    enough: Nova clears it before it moves the host.  Fails at once when
-    the server ends in error (with Nova's fault message), when the
+    enough: Nova clears it before it moves the host.  Nova moves the host
+    and then marks the migration done, so a server read just before a
+    migration read can show the old host beside a done migration: the
+    server is read again then, and only a server still on the source host
+    ``SETTLE_SECONDS`` after its migration was seen done fails.  Fails at
+    once when the server ends in error (with Nova's fault message), when the
     evacuation failed, or when it ends in another state; else after
     ``timeout`` seconds.  A poll is one read of the server while it is
     rebuilding; the migrations are read only once it looks finished.
@@ -45,6 +52,7 @@ class WaitForServer(base.NovaAction):
     def act(self, nova):
         started = time.monotonic()
         deadline = started + self.timeout
+        self._done_on_source_since = None
         polls = 0
         while True:
             polls += 1
@@ -86,21 +94,35 @@ class WaitForServer(base.NovaAction):
         if evacuate.running_evacuation(migrations, self.source_host,
                                        task_state):
             return server, False
-        statuses = {m.get("status") for m in migrations}
+        newest = (migrations[0] if migrations else {}).get("status")
         moved = nova_client.host_of(server) != self.source_host
-        if not statuses & set(SUCCEEDED):
-            if statuses & set(FAILED):
+        if newest not in SUCCEEDED:
+            if newest in FAILED:
                 self._fail(server, "its evacuation failed")
             if not moved:
                 self._fail(server, "no evacuation from this host is under "
                                    "way")
         if not moved:
-            self._fail(server, "its evacuation finished but it is still on "
-                               "the source host")
+            server = nova.server(self.server, client)
+            vm_state = nova_client.vm_state_of(server)
+            if nova_client.task_state_of(server):
+                return server, False
+            if nova_client.host_of(server) == self.source_host:
+                return server, self._still_on_source(server)
         if vm_state != self.expected_vm_state:
             self._fail(server, f"ended {vm_state}, expected "
                                f"{self.expected_vm_state}")
         return server, True
+
+    def _still_on_source(self, server):
+        """False while the settle time runs; then the evacuation fails."""
+        now = time.monotonic()
+        if self._done_on_source_since is None:
+            self._done_on_source_since = now
+        if now - self._done_on_source_since < SETTLE_SECONDS:
+            return False
+        self._fail(server, "its evacuation finished but it is still on "
+                           "the source host")
 
     def _fail(self, server, what):
         fault = nova_client.fault_of(server)

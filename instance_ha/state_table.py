@@ -22,12 +22,35 @@ Decisions beyond the seed table (host_down):
   power_state SHUTDOWN means it was stopped before: ``reset_error``,
   ``evacuate``, ``stop`` -> stopped; otherwise ``reset_error``,
   ``evacuate`` -> active.
-* error while locked by instance-ha: a recovery that was interrupted
-  after its ``reset_error``: evacuate it (and stop it again when it is
-  powered off) instead of treating it as an error VM.
+* error under an instance-ha lock: a recovery of this host that was
+  interrupted after its ``reset_error``, or whose evacuation failed
+  (NoValidHost leaves the server in error on the source host, and the
+  per-VM workflow then keeps its lock).  The lock reason names the case
+  the server was in before the host failed (``lock_reason``), so the
+  server is evacuated again and brought to that case's state after:
+  the ``resume_to_*`` rows.  A lock reason without a case (an older
+  lock) falls back on the power state.
+* error, not locked by instance-ha, with an evacuation from this host
+  that failed since the host's service was forced down (the VM was locked
+  by someone else, so ours could not hold it): evacuated again, to
+  stopped when it is powered off, else to active
+  (``after_failed_evacuation*``).  Never skipped as an operator's error VM.
 * a task_state in progress does not change the row: Nova's evacuate
   ignores task_state, and the evacuate action itself detects a rebuild
   already under way.
+
+What an evacuation leaves (``evacuated_vm_state``): Nova 34 rebuilds the
+server on the new host and keeps it stopped only when its vm_state was
+``stopped`` when the rebuild began; every other vm_state it may evacuate
+(active, error) comes back active (``compute/manager.py``,
+``_do_rebuild_instance``).  A stopped server is spawned on the new host
+and then powered off at once (vm_state active with task_state
+powering-off is seen on the way): with the libvirt driver its guest boots
+for that moment.  The evacuate action stays below microversion 2.95,
+where Nova would stop every evacuated server, and where it would still
+boot a server reset to error (the 2.95 target state is ignored for
+vm_state error).  Rows after a ``reset_error`` that must end stopped
+therefore have a ``stop`` step.
 """
 
 import dataclasses
@@ -49,6 +72,8 @@ ERROR = "error"
 
 POWER_SHUTDOWN = 4
 LOCK_MARK = "instance-ha"
+EVACUATION_LOCK = LOCK_MARK + " evacuation from {host}"
+CASE_MARK = "; case "
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,12 +114,23 @@ TABLE = (
     Row(HOST_DOWN, "error_evacuate", (EVACUATE, RESET_ERROR), ERROR,
         "in error: evacuate, reset to error (policy error_servers="
         "evacuate)"),
-    Row(HOST_DOWN, "error_reset_by_us", (EVACUATE,), ACTIVE,
-        "in error under an instance-ha lock: an interrupted recovery; "
-        "evacuate"),
-    Row(HOST_DOWN, "error_reset_by_us_stopped", (EVACUATE, STOP), STOPPED,
-        "in error and powered off under an instance-ha lock: an "
-        "interrupted recovery; evacuate, stop again"),
+    Row(HOST_DOWN, "resume_to_active", (EVACUATE,), ACTIVE,
+        "in error under an instance-ha lock (an interrupted or failed "
+        "recovery of a VM that ends active): evacuate"),
+    Row(HOST_DOWN, "resume_to_stopped", (EVACUATE, STOP), STOPPED,
+        "in error under an instance-ha lock (an interrupted or failed "
+        "recovery of a VM that ends stopped): evacuate, stop again"),
+    Row(HOST_DOWN, "resume_to_error", (EVACUATE, RESET_ERROR), ERROR,
+        "in error under an instance-ha lock (a failed recovery of an "
+        "error VM, policy error_servers=evacuate): evacuate, reset to "
+        "error"),
+    Row(HOST_DOWN, "after_failed_evacuation", (EVACUATE,), ACTIVE,
+        "in error after its evacuation from this host failed: evacuate "
+        "again"),
+    Row(HOST_DOWN, "after_failed_evacuation_stopped", (EVACUATE, STOP),
+        STOPPED,
+        "in error and powered off after its evacuation from this host "
+        "failed: evacuate again, stop"),
     Row(HOST_DOWN, "paused", (RESET_ERROR, EVACUATE), ACTIVE,
         "paused: Nova refuses to evacuate it; reset to error, evacuate"),
     Row(HOST_DOWN, "suspended", (RESET_ERROR, EVACUATE), ACTIVE,
@@ -120,9 +156,37 @@ def row(event, before):
     return _ROWS[(event, before)]
 
 
+RESUME_BY_AFTER = {ACTIVE: "resume_to_active", STOPPED: "resume_to_stopped",
+                   ERROR: "resume_to_error"}
+# The vm_state when the evacuation begins -> after it; any other: active.
+EVACUATED = {STOPPED: STOPPED}
+
+
+def lock_reason(host, case):
+    """The locked_reason of a VM whose evacuation from ``host`` began in
+    state-table case ``case``."""
+    return EVACUATION_LOCK.format(host=host) + CASE_MARK + case
+
+
+def is_evacuation_lock(reason, host):
+    """Whether ``reason`` is the lock a recovery of ``host`` set."""
+    ours = EVACUATION_LOCK.format(host=host)
+    return reason == ours or (reason or "").startswith(ours + CASE_MARK)
+
+
+def case_in_lock(reason):
+    """The case a lock_reason() names, or None."""
+    if not (reason or "").startswith(LOCK_MARK) or CASE_MARK not in reason:
+        return None
+    case = reason.rsplit(CASE_MARK, 1)[1].strip()
+    return case if (HOST_DOWN, case) in _ROWS else None
+
+
 def host_down_case(vm_state, power_state, error_servers="skip",
-                   locked_reason=None):
-    """The ``before`` key of the host_down row a server falls in."""
+                   locked_reason=None, failed_evacuation=False):
+    """The ``before`` key of the host_down row a server falls in.
+    ``failed_evacuation``: Nova shows an evacuation of it from this host
+    that failed since the host went down."""
     if vm_state in (ACTIVE, STOPPED, "paused", "suspended", "rescued",
                     "shelved", "shelved_offloaded", "building"):
         return vm_state
@@ -131,22 +195,33 @@ def host_down_case(vm_state, power_state, error_servers="skip",
             return "resized_was_stopped"
         return "resized_was_active"
     if vm_state == ERROR:
-        if (locked_reason or "").startswith(LOCK_MARK):
-            if power_state == POWER_SHUTDOWN:
-                return "error_reset_by_us_stopped"
-            return "error_reset_by_us"
-        return "error_evacuate" if error_servers == EVACUATE else \
-            "error_skip"
+        return _error_case(power_state, error_servers, locked_reason,
+                           failed_evacuation)
     if vm_state in ("soft-delete", "deleted"):
         return "deleted"
     return "unknown"
 
 
+def _error_case(power_state, error_servers, locked_reason,
+                failed_evacuation):
+    powered_off = power_state == POWER_SHUTDOWN
+    if (locked_reason or "").startswith(LOCK_MARK):
+        case = case_in_lock(locked_reason)
+        if case is not None and _ROWS[(HOST_DOWN, case)].after:
+            return RESUME_BY_AFTER[_ROWS[(HOST_DOWN, case)].after]
+        return RESUME_BY_AFTER[STOPPED if powered_off else ACTIVE]
+    if failed_evacuation:
+        return "after_failed_evacuation_stopped" if powered_off else \
+            "after_failed_evacuation"
+    return "error_evacuate" if error_servers == EVACUATE else "error_skip"
+
+
 def classify(vm_state, power_state, task_state=None, error_servers="skip",
-             locked_reason=None):
+             locked_reason=None, failed_evacuation=False):
     """(row, reason) for a server on a host that went down."""
     found = row(HOST_DOWN, host_down_case(vm_state, power_state,
-                                          error_servers, locked_reason))
+                                          error_servers, locked_reason,
+                                          failed_evacuation))
     reason = f"{vm_state}: {found.note}" if found.before == "unknown" \
         else found.note
     if task_state and found.steps:
@@ -154,15 +229,14 @@ def classify(vm_state, power_state, task_state=None, error_servers="skip",
     return found, reason
 
 
-def evacuated_vm_state(row, power_state, stops_powered_off):
-    """The vm_state an evacuation leaves the server in, before the row's
-    later steps: a powered-off server stays stopped when the evacuation
-    keeps it off (microversion >= 2.95), else Nova boots what is not
-    stopped."""
+def evacuated_vm_state(row, vm_state):
+    """The vm_state Nova leaves a server in when it evacuates it (below
+    microversion 2.95), before the row's later steps: stopped when it was
+    stopped as the evacuation began, else active.  ``vm_state``: the
+    server's vm_state now; a row that starts with ``reset_error``
+    evacuates it from error."""
     if EVACUATE not in row.steps:
         return None
-    if row.before == "stopped":
-        return STOPPED
-    if stops_powered_off and power_state == POWER_SHUTDOWN:
-        return STOPPED
-    return ACTIVE
+    if row.steps[0] == RESET_ERROR:
+        vm_state = ERROR
+    return EVACUATED.get(vm_state, ACTIVE)

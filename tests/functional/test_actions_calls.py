@@ -63,10 +63,11 @@ def test_nova_calls_per_vm(make_cloud):
         assert server.host != "compute1"
     assert cloud.model.calls.accepted_evacuations() == {
         plan["id"]: 1 for plan in plans}
-    # The resized VM that was stopped is never booted: 2.95 keeps it off.
+    # The resized VM that was stopped is reset to error, and Nova boots a
+    # server evacuated from error: it is stopped again.
     resized = next(p for p in plans if p["name"] == "resized-off")
-    assert resized["evacuated_vm_state"] == "stopped"
-    assert cloud.model.calls.count(operation="os-stop") == 0
+    assert resized["evacuated_vm_state"] == "active"
+    assert cloud.model.calls.count(operation="os-stop") == 1
 
     print(f"\nNova calls, {VMS} VMs, evacuation 0.3 s, poll every 0.1 s")
     print(f"{'action':<20}{'runs':>5}{'calls':>7}{'per run':>9}")

@@ -1,6 +1,8 @@
 """host_servers: every tenant's servers of a host, classified by the
 state table and the HA policy, against the simulated cloud."""
 
+import time
+
 import pytest
 from actions_support import error_of
 from actions_support import run
@@ -8,12 +10,13 @@ from actions_support import topology
 
 from instance_ha import state_table
 from instance_ha.actions.host_servers import HostServers
+from instance_ha.simcloud import testing
 
 pytest_plugins = ("actions_support",)
 
 ENTRY_KEYS = {"id", "name", "vm_state", "task_state", "power_state",
               "locked", "tagged", "plan", "steps", "expected_vm_state",
-              "evacuated_vm_state", "reason"}
+              "evacuated_vm_state", "reason", "case", "lock_reason"}
 
 
 def mixed_host():
@@ -55,7 +58,7 @@ def test_classifies_every_state(make_cloud):
         "c-resized-on": ("evacuate", ["reset_error", "evacuate"], "active",
                          "active"),
         "d-resized-off": ("evacuate", ["reset_error", "evacuate", "stop"],
-                          "stopped", "stopped"),
+                          "stopped", "active"),
         "e-error": ("skip", [], None, None),
         "f-paused": ("evacuate", ["reset_error", "evacuate"], "active",
                      "active"),
@@ -64,12 +67,12 @@ def test_classifies_every_state(make_cloud):
         "h-rescued": ("evacuate", ["reset_error", "evacuate"], "active",
                       "active"),
         "i-shelved": ("evacuate", ["reset_error", "evacuate", "stop"],
-                      "stopped", "stopped"),
+                      "stopped", "active"),
         "j-building": ("skip", [], None, None),
         "k-tagged": ("evacuate", ["evacuate"], "active", "active"),
         "l-moving": ("evacuate", ["evacuate"], "active", "active"),
         "m-error-ours": ("evacuate", ["evacuate", "stop"], "stopped",
-                         "stopped"),
+                         "active"),
     }
     got = {name: (s["plan"], s["steps"], s["expected_vm_state"],
                   s["evacuated_vm_state"]) for name, s in servers.items()}
@@ -239,3 +242,68 @@ def test_state_table_rows_match_the_classifier():
         if row.event != state_table.HOST_DOWN:
             continue
         assert (row.plan == "evacuate") == (row.after is not None)
+
+
+def no_valid_host(cloud, names):
+    """Evacuate ``names`` off dead compute1 with every other host
+    disabled: Nova's NoValidHost leaves each in error on compute1, its
+    evacuation migration in error."""
+    from instance_ha.actions.service_force_down import ServiceForceDown
+
+    cloud.model.kill_host("compute1")
+    assert not hasattr(run(ServiceForceDown("compute1", "test")), "error")
+    for host in cloud.model.hosts.values():
+        if host.name != "compute1":
+            host.service.disabled = True
+    nova = testing.nova(cloud.sim, version="2.94")
+    for name in names:
+        nova.servers.evacuate(cloud.server(name).id)
+    testing.wait_for(lambda: all(cloud.server(n).vm_state == "error"
+                                 for n in names), timeout=10)
+
+
+def test_an_error_vm_whose_evacuation_failed_is_evacuated_again(make_cloud):
+    """Locked by someone else, so no lock of ours marks them: Nova's
+    failed evacuation migration tells them from the operator's error
+    VMs, and the power state from what they were."""
+    bob = {"locked": True, "locked_reason": "bob"}
+    cloud = make_cloud(topology({"compute1": [
+        {"name": "was-active", **bob},
+        {"name": "was-off", "vm_state": "stopped", **bob},
+        {"name": "was-error", "vm_state": "error", "power_state": 1}],
+        "compute2": []}))
+    no_valid_host(cloud, ["was-active", "was-off"])
+    mark = cloud.mark()
+    servers = by_name(run(HostServers({"host": "compute1"})))
+    assert {n: (s["case"], s["steps"], s["expected_vm_state"])
+            for n, s in servers.items()} == {
+        "was-active": ("after_failed_evacuation", ["evacuate"], "active"),
+        "was-off": ("after_failed_evacuation_stopped", ["evacuate", "stop"],
+                    "stopped"),
+        "was-error": ("error_skip", [], None)}
+    # One read of the host's evacuations, for all its error VMs.
+    assert cloud.operations(mark).count("migrations.list") == 1
+
+
+def test_a_failed_evacuation_from_before_the_host_failed_again_is_old(
+        make_cloud):
+    """The host came back and its service was updated since (forced up,
+    enabled): an error VM with an older failed evacuation is the
+    operator's, skipped by policy."""
+    cloud = make_cloud(topology({"compute1": [
+        {"name": "was-active", "locked": True, "locked_reason": "bob"}],
+        "compute2": []}))
+    no_valid_host(cloud, ["was-active"])
+    time.sleep(0.01)
+    with cloud.model.lock:
+        cloud.model.touch_service(cloud.model.hosts["compute1"])
+    (server,) = run(HostServers({"host": "compute1"}))["servers"]
+    assert server["case"] == "error_skip"
+
+
+def test_ha_lock_reason_names_the_case(make_cloud):
+    make_cloud(mixed_host())
+    servers = by_name(run(HostServers({"host": "compute1"})))
+    assert servers["d-resized-off"]["lock_reason"] == \
+        "instance-ha evacuation from compute1; case resized_was_stopped"
+    assert servers["e-error"]["lock_reason"] is None

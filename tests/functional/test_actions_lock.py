@@ -66,7 +66,7 @@ def test_unlock_what_we_locked_once(cloud):
     run(Lock(server.id))
     first = run(Unlock(server.id, True))
     assert first == {"server": server.id, "unlocked": True,
-                     "changed": True,
+                     "changed": True, "kept": False,
                      "reason": "unlocked the lock instance-ha set"}
     assert server.locked is False
     second = run(Unlock(server.id, True))
@@ -146,3 +146,20 @@ def test_unlock_reports_a_500_and_keeps_the_lock(cloud):
     error = error_of(run(Unlock(server.id, True)))
     assert (error["server"], error["code"]) == (server.id, 500)
     assert server.locked is True
+
+
+def test_a_server_left_on_the_failed_host_keeps_our_lock(cloud):
+    """A failed evacuation: the next recovery of the host finds the
+    server under our lock, whose reason names its case."""
+    server = cloud.server("compute1-vm1")
+    run(Lock(server.id, "instance-ha evacuation from compute1; case "
+                        "active"))
+    kept = run(Unlock(server.id, True, keep_on_host="compute1"))
+    assert (kept["unlocked"], kept["kept"], kept["changed"]) == \
+        (False, True, False)
+    assert server.locked is True
+    assert server.locked_reason == \
+        "instance-ha evacuation from compute1; case active"
+    released = run(Unlock(server.id, True, keep_on_host="compute2"))
+    assert (released["unlocked"], released["kept"]) == (True, False)
+    assert server.locked is False

@@ -62,12 +62,15 @@ HOST_DOWN_ROWS = [
     pytest.param("resized", 1,
                  ["lock", "os-resetState", "evacuate", "unlock"], "active",
                  id="resized-reset_error-evacuate-active"),
-    # Evacuated at 2.95, where Nova keeps a powered-off server off: it is
-    # never booted on the way (seed mail), so the table's closing stop
-    # finds it stopped already and sends nothing.
+    # Reset to error, and Nova 34 brings a server evacuated from error
+    # back active (at 2.95 too): stopped again, as the seed mail asks.
     pytest.param("resized", 4,
-                 ["lock", "os-resetState", "evacuate", "unlock"],
-                 "stopped", id="resized_was_stopped-stays-stopped"),
+                 ["lock", "os-resetState", "evacuate", "os-stop", "unlock"],
+                 "stopped", id="resized_was_stopped-stop-stopped"),
+    # power_state 4: Nova powers a server off to rescue it (fake driver).
+    pytest.param("rescued", 4,
+                 ["lock", "os-resetState", "evacuate", "unlock"], "active",
+                 id="rescued-reset_error-evacuate-active"),
 ]
 
 
@@ -175,7 +178,12 @@ def test_evacuation_ending_in_error_is_reported_and_others_move(cloud):
     assert "wait_until_moved" in records["bad"]["reason"]
     assert output["counts"] == {"moved": 2, "failed": 1, "skipped": 0}
     assert bad.id in execution.state_info
-    assert not bad.locked
+    # Still on the failed host: it keeps our lock for the next run.
+    assert bad.host == "compute1"
+    assert (bad.locked, records["bad"]["left_locked"]) == (True, True)
+    assert bad.locked_reason == \
+        "instance-ha evacuation from compute1; case active"
+    assert records["good1"]["left_locked"] is False
 
 
 def test_no_valid_host_fails_only_the_vms_that_do_not_fit(cloud):
@@ -449,7 +457,7 @@ def test_a_moved_vm_left_locked_by_a_stopped_run_is_unlocked(cloud):
     cloud.sim = sim
     sim.cloud.kill_host("compute1")
     nova = testing.nova(sim, "2.73")
-    reasons = {"ours": "instance-ha evacuation from compute1",
+    reasons = {"ours": "instance-ha evacuation from compute1; case active",
                "theirs": "maintenance by the tenant"}
     moved = {}
     for vm in sim.cloud.servers_on("compute1"):
@@ -468,3 +476,43 @@ def test_a_moved_vm_left_locked_by_a_stopped_run_is_unlocked(cloud):
     assert moved["theirs"].locked_reason == reasons["theirs"]
     assert sim.cloud.calls.count(operation="unlock",
                                  server_id=moved["theirs"].id) == 0
+
+
+def test_no_valid_host_then_capacity_back_recovers_every_vm(cloud):
+    """NoValidHost leaves each VM in error on the failed host; the run
+    reports them failed and keeps them under its lock, whose reason names
+    each VM's case.  With capacity back the next run recovers every one
+    to its state before the failure; none is skipped as an error VM."""
+    sim = cloud(servers=[
+        {"name": "was-active", "metadata": HA},
+        {"name": "was-off", "vm_state": "stopped", "power_state": 4},
+        {"name": "resized-off", "vm_state": "resized", "power_state": 4}])
+    cloud.sim = sim
+    others = [h for h in sim.cloud.hosts.values() if h.name != "compute1"]
+    for host in others:
+        host.service.disabled = True
+    execution, output = evacuate_host(cloud)
+    assert execution.state == "ERROR"
+    assert output["counts"] == {"moved": 0, "failed": 3, "skipped": 0}
+    vms = {vm.name: vm for vm in sim.cloud.servers_on("compute1")}
+    for record in output["servers"]:
+        assert record["left_locked"] is True
+        assert "No valid host" in record["reason"], record
+    for vm in vms.values():
+        assert (vm.host, vm.vm_state, vm.locked) == (
+            "compute1", "error", True)
+        assert vm.locked_reason.startswith(
+            "instance-ha evacuation from compute1; case ")
+
+    for host in others:
+        host.service.disabled = False
+    execution, output = evacuate_host(cloud, kill=False)
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0}
+    assert {name: (vm.vm_state, vm.host != "compute1", vm.locked)
+            for name, vm in vms.items()} == {
+        "was-active": ("active", True, False),
+        "was-off": ("stopped", True, False),
+        "resized-off": ("stopped", True, False)}
+    assert mutations(sim, vms["was-off"].id) == [
+        "lock", "evacuate", "evacuate", "os-stop", "unlock"]

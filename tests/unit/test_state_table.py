@@ -49,8 +49,21 @@ def test_rows_are_unique_and_well_formed():
     ("error", 0, "skip", None, "error_skip"),
     ("error", 0, "evacuate", None, "error_evacuate"),
     ("error", 0, "skip", "bob", "error_skip"),
-    ("error", 1, "skip", "instance-ha recovery", "error_reset_by_us"),
-    ("error", 4, "skip", "instance-ha: x", "error_reset_by_us_stopped"),
+    ("error", 1, "skip", "instance-ha recovery", "resume_to_active"),
+    ("error", 4, "skip", "instance-ha: x", "resume_to_stopped"),
+    ("error", 4, "skip", "instance-ha evacuation from c1; case rescued",
+     "resume_to_active"),
+    ("error", 1, "skip", "instance-ha evacuation from c1; case stopped",
+     "resume_to_stopped"),
+    ("error", 1, "skip",
+     "instance-ha evacuation from c1; case resized_was_stopped",
+     "resume_to_stopped"),
+    ("error", 1, "skip", "instance-ha evacuation from c1; case "
+     "error_evacuate", "resume_to_error"),
+    ("error", 1, "evacuate", "instance-ha evacuation from c1; case active",
+     "resume_to_active"),
+    ("error", 1, "skip", "instance-ha evacuation from c1; case nonsense",
+     "resume_to_active"),
     ("paused", 3, "skip", None, "paused"),
     ("suspended", 7, "skip", None, "suspended"),
     ("rescued", 1, "skip", None, "rescued"),
@@ -97,15 +110,62 @@ def test_a_task_under_way_is_named_not_acted_on():
     assert "spawning" not in reason
 
 
-@pytest.mark.parametrize("before, power, keeps_off, expected", [
-    ("active", 1, True, "active"),
-    ("active", 1, False, "active"),
-    ("stopped", 4, False, "stopped"),
-    ("resized_was_stopped", 4, True, "stopped"),
-    ("resized_was_stopped", 4, False, "active"),
-    ("error_evacuate", 0, True, "active"),
-    ("error_skip", 0, True, None),
+def test_a_failed_evacuation_is_evacuated_again_not_skipped():
+    """NoValidHost leaves the server in error on the source host; with the
+    evidence (its failed evacuation migration) it is no error VM."""
+    row, reason = st.classify("error", 1, failed_evacuation=True)
+    assert (list(row.steps), row.after) == (["evacuate"], "active")
+    assert "failed" in reason
+    row, _ = st.classify("error", 4, failed_evacuation=True)
+    assert (list(row.steps), row.after) == (["evacuate", "stop"], "stopped")
+    row, _ = st.classify("error", 1, failed_evacuation=True,
+                         locked_reason="instance-ha evacuation from c1; "
+                                       "case error_evacuate")
+    assert row.before == "resume_to_error"
+
+
+def test_lock_reason_round_trip():
+    reason = st.lock_reason("compute1", "resized_was_stopped")
+    assert reason == ("instance-ha evacuation from compute1; case "
+                      "resized_was_stopped")
+    assert st.case_in_lock(reason) == "resized_was_stopped"
+    assert st.is_evacuation_lock(reason, "compute1")
+    assert st.is_evacuation_lock("instance-ha evacuation from compute1",
+                                 "compute1")
+    assert not st.is_evacuation_lock(reason, "compute11")
+    assert not st.is_evacuation_lock("bob: instance-ha evacuation from "
+                                     "compute1", "compute1")
+    assert st.case_in_lock("bob; case active") is None
+
+
+@pytest.mark.parametrize("before, vm_state, expected", [
+    ("active", "active", "active"),
+    ("stopped", "stopped", "stopped"),
+    # Reset to error first: Nova 34 boots a server evacuated from error.
+    ("resized_was_stopped", "resized", "active"),
+    ("resized_was_active", "resized", "active"),
+    ("rescued", "rescued", "active"),
+    ("shelved", "shelved", "active"),
+    ("error_evacuate", "error", "active"),
+    ("resume_to_stopped", "error", "active"),
+    ("after_failed_evacuation_stopped", "error", "active"),
+    ("error_skip", "error", None),
 ])
-def test_evacuated_vm_state(before, power, keeps_off, expected):
+def test_evacuated_vm_state(before, vm_state, expected):
     row = st.row(st.HOST_DOWN, before)
-    assert st.evacuated_vm_state(row, power, keeps_off) == expected
+    assert st.evacuated_vm_state(row, vm_state) == expected
+
+
+def test_every_row_that_ends_stopped_after_error_stops_again():
+    """What an evacuation leaves, followed by the row's later steps, is
+    the row's state after (stop -> stopped, reset_error -> error)."""
+    effect = {st.STOP: st.STOPPED, st.RESET_ERROR: st.ERROR,
+              st.START: st.ACTIVE}
+    for row in st.TABLE:
+        if row.event != st.HOST_DOWN or st.EVACUATE not in row.steps:
+            continue
+        state = st.evacuated_vm_state(
+            row, "stopped" if row.before == "stopped" else "error")
+        for step in row.steps[row.steps.index(st.EVACUATE) + 1:]:
+            state = effect[step]
+        assert state == row.after, row
