@@ -286,7 +286,9 @@ class Control:
     POST   /_control/hosts              {"host": name}: a new nova-compute
     GET    /_control/hosts/<h>
     POST   /_control/hosts/<h>/crash    stop its service (a dead host)
-    POST   /_control/hosts/<h>/restart  {"wait_up": true, "timeout": 30}
+    POST   /_control/hosts/<h>/restart  {"wait_up": true, "timeout": 30}:
+                                        a reboot; wait_up: until its first
+                                        heartbeat
     POST   /_control/servers            {"host", "state", "metadata",
                                          "project", "name", "flavor",
                                          "lock": {"reason", "by"},
@@ -297,8 +299,9 @@ class Control:
     GET    /_control/requests?since=N   the compute API requests after N
     DELETE /_control/requests
     POST   /_control/reset              {"timeout": 60}: crashed hosts
-                                        restarted, servers deleted, every
-                                        service up and enabled, log emptied
+                                        restarted, every service unforced,
+                                        enabled and up, servers deleted,
+                                        the request log emptied
     Errors: {"error": message}, 400 bad input, 404 unknown, 409 Nova
     refused or the state was not reached, 504 not reached in time.
     """
@@ -310,6 +313,8 @@ class Control:
         self.compute_url = compute_url
         self.app = case.api_fixture.app()
         self.crashed = set()
+        # Each host's heartbeat count when its service last started.
+        self.started_count = {}
         self.names = itertools.count(1)
         # One change of the cloud's shape (hosts, resizes that disable
         # the other hosts) at a time.
@@ -542,6 +547,7 @@ class Control:
                 "forced_down": service.get("forced_down"),
                 "disabled_reason": service.get("disabled_reason"),
                 "service_id": service.get("id"),
+                "updated_at": service.get("updated_at"),
                 "driver_instances": len(
                     compute.manager.driver.list_instance_uuids()),
             })
@@ -574,7 +580,9 @@ class Control:
     def restart(self, name, wait_up=True, timeout=30):
         """Start the host's nova-compute again as after a reboot: a new
         service and manager over the same fake hypervisor, whose
-        init_host() cleans up the instances evacuated away."""
+        init_host() cleans up the instances evacuated away.  wait_up:
+        until its first heartbeat (Nova sends it 5 s after the start);
+        Nova then reports it up, unless it is forced down."""
         from unittest import mock
 
         with self.lock:
@@ -588,13 +596,26 @@ class Control:
                 new = self.case.start_service("compute", host=name,
                                               cell_name=cell)
             self.case.computes[name] = new
+            self.started_count[name] = new.service_ref.report_count
             self.crashed.discard(name)
-        deadline = time.monotonic() + timeout
-        while wait_up and self.host(name)["state"] != "up":
-            if time.monotonic() > deadline:
-                raise ControlError(504, f"{name} not up after {timeout} s")
-            time.sleep(0.1)
+        if wait_up:
+            self.wait_heartbeat([name], timeout)
         return self.host(name)
+
+    def wait_heartbeat(self, names, timeout):
+        """Until each host's running service sent a heartbeat since it
+        started."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = [n for n in names
+                       if self.case.computes[n].service_ref.report_count
+                       <= self.started_count.get(n, -1)]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise ControlError(504, f"no heartbeat from {waiting} "
+                                        f"after {timeout} s")
+            time.sleep(0.1)
 
     def _compute(self, name):
         try:
@@ -603,28 +624,47 @@ class Control:
             raise ControlError(404, f"no compute host {name!r}") from None
 
     def reset(self, timeout=60):
-        """Crashed hosts restarted, every server deleted, every compute
-        service up and enabled, the request log emptied."""
+        """Crashed hosts restarted, every compute service unforced,
+        enabled and up, every server deleted, the request log emptied."""
         restarted = sorted(self.crashed)
         for name in restarted:
             self.restart(name, wait_up=False)
-        # Up again before anything is deleted: a delete while the service
-        # looks down is done in the API alone, and the VM would stay
-        # defined in the host's fake driver.
-        deadline = time.monotonic() + timeout
-        while any(self.host(name)["state"] != "up" for name in restarted):
-            if time.monotonic() > deadline:
-                raise ControlError(504, f"{restarted} not up after "
-                                        f"{timeout} s")
-            time.sleep(0.1)
-        deleted = self.delete_servers(timeout)
+        self.wait_heartbeat(restarted, timeout)
         for service in self.services():
             if service.get("forced_down"):
-                self.set_service(service["id"], forced_down=False)
+                self.force_up(service, timeout)
             if service["status"] != "enabled":
                 self.set_service(service["id"], status="enabled")
+        # Up before anything is deleted: a delete while the service looks
+        # down is done in the API alone, and the VM would stay defined in
+        # the host's fake driver.
+        deadline = time.monotonic() + timeout
+        while True:
+            down = [h["host"] for h in self.hosts() if h["state"] != "up"]
+            if not down:
+                break
+            if time.monotonic() > deadline:
+                raise ControlError(504, f"{down} not up after {timeout} s")
+            time.sleep(0.1)
+        deleted = self.delete_servers(timeout)
         self.requests.clear()
         return {"deleted": deleted, "hosts": self.hosts()}
+
+    def force_up(self, service, timeout):
+        """Unset forced_down.  Nova refuses while evacuations from the host
+        are ``done`` (not yet ``completed`` by the compute's restart): the
+        host is restarted then, as an operator would."""
+        status, answer = self.nova(
+            "PUT", f"/os-services/{service['id']}", {"forced_down": False},
+            expect=None)
+        if status == 400 and "restarted" in json.dumps(answer):
+            self.restart(service["host"], wait_up=True, timeout=timeout)
+            status, answer = self.nova(
+                "PUT", f"/os-services/{service['id']}",
+                {"forced_down": False}, expect=None)
+        if status != 200:
+            raise ControlError(409, f"cannot force {service['host']} up: "
+                                    f"{status} {answer}")
 
     def info(self):
         from nova import version

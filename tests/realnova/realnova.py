@@ -304,7 +304,10 @@ class RealNova:
         return self.control("POST", f"/hosts/{name}/crash")["host"]
 
     def restart(self, name, wait_up=True, timeout=30):
-        """POST /_control/hosts/<name>/restart {"wait_up": ...}"""
+        """POST /_control/hosts/<name>/restart {"wait_up": ...}: a new
+        nova-compute over the host's fake hypervisor; wait_up: until its
+        first heartbeat (5 s after the start, as Nova sends it).  Nova
+        then says up, unless the service is forced down."""
         return self.control("POST", f"/hosts/{name}/restart",
                             {"wait_up": wait_up, "timeout": timeout},
                             timeout=timeout + 30)["host"]
@@ -320,8 +323,9 @@ class RealNova:
         self.control("DELETE", "/requests")
 
     def reset(self, timeout=60):
-        """POST /_control/reset: crashed hosts restarted, every server
-        deleted, every compute service up and enabled, requests cleared."""
+        """POST /_control/reset: crashed hosts restarted, every compute
+        service unforced, enabled and up, every server deleted, requests
+        cleared."""
         return self.control("POST", "/reset", {"timeout": timeout},
                             timeout=timeout * 3 + 30)
 
