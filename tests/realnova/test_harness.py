@@ -1,6 +1,8 @@
 """The real-Nova harness: what its control API sets up is what real Nova
 34 then says, over HTTP, to novaclient and to instance_ha's own client."""
 
+import time
+
 import pytest
 import realnova
 
@@ -228,3 +230,47 @@ def test_mistral_actions_act_on_real_nova(nova_cloud, realnova_mistral):
             for r in nova_cloud.requests()]
     assert ("GET", "admin", 200) in seen
     assert all(method == "GET" for method, _, _ in seen)
+
+
+def test_restart_after_an_evacuation_and_reset(nova_cloud):
+    """A host that died and was evacuated: Nova refuses to force it up
+    until its compute restarted; the restart (init_host) removes the
+    evacuated VM from the host's hypervisor; reset brings it all back."""
+    source = nova_cloud.fresh_host("evacuated")
+    created = nova_cloud.create_server(source, metadata=HA)
+    nova_cloud.crash(source)
+    service = nova_cloud.service(source)
+    status, _ = nova_cloud.nova("PUT", f"/os-services/{service['id']}",
+                                {"forced_down": True}, microversion="2.53")
+    assert status == 200
+    status, body = nova_cloud.nova(
+        "POST", f"/servers/{created['id']}/action", {"evacuate": {}},
+        microversion="2.94")
+    assert (status, body) == (200, None)
+    server = nova_cloud.wait_server(created["id"], status="ACTIVE",
+                                    **{"OS-EXT-STS:task_state": None})
+    deadline = time.monotonic() + 30
+    while True:
+        _, body = nova_cloud.nova(
+            "GET", f"/os-migrations?instance_uuid={created['id']}",
+            microversion="2.59")
+        if body["migrations"][0]["status"] == "done":
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+    server = nova_cloud.server(created["id"])
+    assert server["OS-EXT-SRV-ATTR:host"] != source
+    assert nova_cloud.host(source)["driver_instances"] == 1
+    status, body = nova_cloud.nova("PUT", f"/os-services/{service['id']}",
+                                   {"forced_down": False},
+                                   microversion="2.53")
+    assert status == 400, body
+    assert "Ensure the compute service has been restarted" in \
+        body["badRequest"]["message"]
+    nova_cloud.reset()
+    host = nova_cloud.host(source)
+    assert (host["running"], host["state"], host["forced_down"],
+            host["status"]) == (True, "up", False, "enabled")
+    assert host["driver_instances"] == 0
+    assert nova_cloud.servers() == []
+    assert all(h["state"] == "up" for h in nova_cloud.hosts())
