@@ -1,0 +1,228 @@
+"""The pack's workflows on the embedded Mistral against real Nova 34: every
+row of the state table (host down, instance down, process down), run
+through the real workflows, checked on what Nova says afterwards (host,
+status, vm_state, task_state, lock, the evacuation migration), not only on
+our report."""
+
+import pytest
+
+HA = {"HA_Enabled": "True"}
+MUTATING = ("POST", "PUT", "DELETE")
+OWNER_LOCK = {"reason": "tenant maintenance", "by": "owner"}
+
+# state created -> (outcome, status after, vm_state after)
+HOST_DOWN = {
+    "active": ("moved", "ACTIVE", "active"),
+    "stopped": ("moved", "SHUTOFF", "stopped"),
+    "resized": ("moved", "ACTIVE", "active"),
+    "resized_stopped": ("moved", "SHUTOFF", "stopped"),
+    "paused": ("moved", "ACTIVE", "active"),
+    "suspended": ("moved", "ACTIVE", "active"),
+    "rescued": ("moved", "ACTIVE", "active"),
+    "error": ("skipped", "ERROR", "error"),
+}
+
+
+def host_of(server):
+    return server["OS-EXT-SRV-ATTR:host"]
+
+
+def evacuations(nova, server_id):
+    status, body = nova.nova(
+        "GET", f"/os-migrations?instance_uuid={server_id}"
+               "&migration_type=evacuation", microversion="2.59")
+    assert status == 200
+    return sorted(body["migrations"], key=lambda m: m["id"])
+
+
+def mutations(nova, since):
+    return [r for r in nova.requests(since) if r["method"] in MUTATING]
+
+
+def last_seq(nova):
+    requests = nova.requests()
+    return requests[-1]["seq"] if requests else 0
+
+
+def fail_host(nova, host="compute1"):
+    nova.crash(host)
+    nova.wait_service_state(host, "down")
+
+
+def evacuate_host(mistral, host="compute1", timeout=300, **wf_input):
+    return mistral.run("instance_ha.host_evacuate",
+                       {"search_opts": {"host": host}, **wf_input},
+                       timeout=timeout)
+
+
+def assert_moved(nova, server_id, status, vm_state, source="compute1",
+                 locked=False):
+    server = nova.server(server_id)
+    assert host_of(server) != source, server
+    assert (server["status"], server["OS-EXT-STS:vm_state"],
+            server["OS-EXT-STS:task_state"], server["locked"]) == \
+        (status, vm_state, None, locked), server
+    migration = evacuations(nova, server_id)[-1]
+    assert (migration["status"], migration["source_compute"],
+            migration["dest_compute"]) == ("done", source, host_of(server))
+    return server
+
+
+def test_host_down_every_state_of_the_table(nova_cloud, realnova_mistral):
+    """One host recovery of a VM in each state of the table, plus one
+    locked by its owner and one shelved_offloaded (on no host)."""
+    nova = nova_cloud
+    ids = {state: nova.create_server("compute1", state, metadata=HA)["id"]
+           for state in HOST_DOWN}
+    ids["locked"] = nova.create_server("compute1", "active",
+                                       lock=OWNER_LOCK)["id"]
+    shelved = nova.create_server("compute2", "shelved_offloaded")["id"]
+    fail_host(nova)
+    since = last_seq(nova)
+    execution, output = evacuate_host(realnova_mistral)
+    assert execution.state == "SUCCESS", execution.state_info
+    records = {r["id"]: r for r in output["servers"]}
+    assert set(records) == set(ids.values())
+    assert output["counts"] == {"moved": 8, "failed": 0, "skipped": 1}
+    for state, (outcome, status, vm_state) in HOST_DOWN.items():
+        record = records[ids[state]]
+        assert record["outcome"] == outcome, (state, record)
+        if outcome == "moved":
+            server = assert_moved(nova, ids[state], status, vm_state)
+            assert (record["host"], record["vm_state"]) == (
+                host_of(server), vm_state), (state, record)
+    error = nova.server(ids["error"])
+    assert (host_of(error), error["status"]) == ("compute1", "ERROR")
+    assert evacuations(nova, ids["error"]) == []
+    locked = assert_moved(nova, ids["locked"], "ACTIVE", "active",
+                          locked=True)
+    assert locked["locked_reason"] == OWNER_LOCK["reason"]
+    assert nova.server(shelved)["status"] == "SHELVED_OFFLOADED"
+    # One accepted evacuation per moved VM.
+    posts = [r for r in mutations(nova, since)
+             if r["path"].endswith("/action") and r["status"] == 200]
+    evacuated = [i for s, i in ids.items() if s != "error"]
+    for server_id in evacuated:
+        assert len(evacuations(nova, server_id)) == 1
+    requests = [r for r in nova.requests(since)]
+    per_vm = len(requests) / len(evacuated)
+    print(f"\nreal Nova: {len(requests)} compute API requests for "
+          f"{len(evacuated)} evacuated VMs ({per_vm:.1f} per VM, host "
+          f"requests included); {len(posts)} accepted actions")
+
+    # A second run finds nothing to do and changes nothing.
+    since = last_seq(nova)
+    execution, output = evacuate_host(realnova_mistral)
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["counts"] == {"moved": 0, "failed": 0, "skipped": 1}
+    assert mutations(nova, since) == []
+
+
+def test_error_vm_with_policy_evacuate_ends_in_error_elsewhere(
+        nova_cloud, realnova_mistral):
+    nova = nova_cloud
+    server_id = nova.create_server("compute1", "error")["id"]
+    fail_host(nova)
+    execution, output = evacuate_host(
+        realnova_mistral, policy={"error_servers": "evacuate"})
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["servers"][0]["outcome"] == "moved"
+    assert_moved(nova, server_id, "ERROR", "error")
+
+
+def test_tagged_policy_moves_tagged_vms_only(nova_cloud, realnova_mistral):
+    nova = nova_cloud
+    tagged = nova.create_server("compute1", metadata=HA)["id"]
+    plain = nova.create_server("compute1")["id"]
+    fail_host(nova)
+    execution, output = evacuate_host(realnova_mistral,
+                                      policy={"evacuate": "tagged"})
+    assert execution.state == "SUCCESS", execution.state_info
+    outcomes = {r["id"]: r["outcome"] for r in output["servers"]}
+    assert outcomes == {tagged: "moved", plain: "skipped"}
+    assert_moved(nova, tagged, "ACTIVE", "active")
+    server = nova.server(plain)
+    assert (host_of(server), server["status"]) == ("compute1", "ACTIVE")
+    assert evacuations(nova, plain) == []
+
+
+def test_no_valid_host_then_capacity_back(nova_cloud, realnova_mistral):
+    """NoValidHost leaves the VMs in error on the failed host; the run
+    reports each failed and keeps it under its lock.  With capacity back
+    the next run recovers every VM to its state before the failure."""
+    nova = nova_cloud
+    states = ("active", "stopped", "resized_stopped")
+    ids = {s: nova.create_server("compute1", s)["id"] for s in states}
+    fail_host(nova)
+    others = [h["host"] for h in nova.hosts() if h["host"] != "compute1"]
+    for host in others:
+        service = nova.service(host)
+        nova.nova("PUT", f"/os-services/{service['id']}",
+                  {"status": "disabled", "disabled_reason": "full"},
+                  microversion="2.53")
+    try:
+        execution, output = evacuate_host(realnova_mistral)
+    finally:
+        for host in others:
+            service = nova.service(host)
+            nova.nova("PUT", f"/os-services/{service['id']}",
+                      {"status": "enabled"}, microversion="2.53")
+    assert execution.state == "ERROR"
+    assert output["counts"] == {"moved": 0, "failed": 3, "skipped": 0}
+    for state, server_id in ids.items():
+        server = nova.server(server_id)
+        assert (host_of(server), server["status"], server["locked"]) == \
+            ("compute1", "ERROR", True), (state, server)
+        assert server["locked_reason"] == \
+            f"instance-ha evacuation from compute1; case " \
+            f"{'resized_was_stopped' if state == 'resized_stopped' else state}"
+        assert evacuations(nova, server_id)[-1]["status"] == "error"
+
+    execution, output = evacuate_host(realnova_mistral)
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0}
+    assert_moved(nova, ids["active"], "ACTIVE", "active")
+    assert_moved(nova, ids["stopped"], "SHUTOFF", "stopped")
+    assert_moved(nova, ids["resized_stopped"], "SHUTOFF", "stopped")
+
+
+def test_an_unknown_host_is_refused_and_nothing_changes(
+        nova_cloud, realnova_mistral):
+    nova = nova_cloud
+    since = last_seq(nova)
+    execution, output = evacuate_host(realnova_mistral, host="nohost")
+    assert execution.state == "ERROR"
+    assert "no nova-compute service on host nohost" in \
+        execution.state_info
+    assert mutations(nova, since) == []
+
+
+@pytest.mark.parametrize("state, status", [
+    ("active", "ACTIVE"), ("stopped", "SHUTOFF"), ("resized", "ACTIVE")])
+def test_instance_down_rows(nova_cloud, realnova_mistral, state, status):
+    nova = nova_cloud
+    server_id = nova.create_server("compute2", state)["id"]
+    execution, output = realnova_mistral.run(
+        "instance_ha.instance_restart", {"server": server_id})
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["outcome"] == "restarted", output
+    server = nova.server(server_id)
+    assert (host_of(server), server["status"],
+            server["OS-EXT-STS:task_state"], server["locked"]) == \
+        ("compute2", status, None, False), server
+
+
+def test_process_down_disables_the_service_and_leaves_the_vms(
+        nova_cloud, realnova_mistral):
+    nova = nova_cloud
+    server_id = nova.create_server("compute3")["id"]
+    since = last_seq(nova)
+    execution, output = realnova_mistral.run("instance_ha.process_down",
+                                             {"host": "compute3"})
+    assert execution.state == "SUCCESS", execution.state_info
+    service = nova.service("compute3")
+    assert service["status"] == "disabled"
+    assert service["disabled_reason"].startswith("instance-ha: ")
+    assert [r["method"] for r in mutations(nova, since)] == ["PUT"]
+    server = nova.server(server_id)
+    assert (host_of(server), server["status"]) == ("compute3", "ACTIVE")
