@@ -632,7 +632,7 @@ class Control:
         self.wait_heartbeat(restarted, timeout)
         for service in self.services():
             if service.get("forced_down"):
-                self.force_up(service, timeout)
+                self.force_up(service, timeout, restarted)
             if service["status"] != "enabled":
                 self.set_service(service["id"], status="enabled")
         # Up before anything is deleted: a delete while the service looks
@@ -650,7 +650,7 @@ class Control:
         self.requests.clear()
         return {"deleted": deleted, "hosts": self.hosts()}
 
-    def force_up(self, service, timeout):
+    def force_up(self, service, timeout, restarted=()):
         """Unset forced_down.  Nova refuses while evacuations from the host
         are ``done`` (not yet ``completed`` by the compute's restart): the
         host is restarted then, as an operator would."""
@@ -658,10 +658,16 @@ class Control:
             "PUT", f"/os-services/{service['id']}", {"forced_down": False},
             expect=None)
         if status == 400 and "restarted" in json.dumps(answer):
-            self.restart(service["host"], wait_up=True, timeout=timeout)
-            status, answer = self.nova(
-                "PUT", f"/os-services/{service['id']}",
-                {"forced_down": False}, expect=None)
+            # A forced-down service reads down whatever its heartbeats
+            # say: wait for init_host to complete the migrations instead.
+            if service["host"] not in restarted:
+                self.restart(service["host"], wait_up=False)
+            deadline = time.monotonic() + timeout
+            while status == 400 and time.monotonic() < deadline:
+                time.sleep(0.5)
+                status, answer = self.nova(
+                    "PUT", f"/os-services/{service['id']}",
+                    {"forced_down": False}, expect=None)
         if status != 200:
             raise ControlError(409, f"cannot force {service['host']} up: "
                                     f"{status} {answer}")
