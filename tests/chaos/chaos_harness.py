@@ -31,6 +31,7 @@ import time
 
 import yaml
 
+from instance_ha import state_table
 from instance_ha.agent import config as agent_config
 from instance_ha.agent import handoff
 from instance_ha.agent import watchdog
@@ -193,13 +194,14 @@ def random_kill_points(count, vms, seed):
                 "refused" if refused else method])
         elif operation == "servers.detail":
             nth = 1
+        elif refused and operation not in ("lock", "evacuate"):
+            # Nothing is waited for (no polls to kill in), and a VM Nova
+            # refused keeps its lock (no unlock).
+            operation, nth = "lock", rng.randint(1, vms)
         elif operation in ("lock", "evacuate", "unlock"):
             nth = rng.randint(1, vms)
             if operation == "evacuate":
                 status = 400 if refused else 200
-        elif refused:
-            # Nothing is waited for: no polls to kill in.
-            operation, nth = "lock", rng.randint(1, vms)
         else:  # polled at least once per VM
             nth = rng.randint(1, vms)
         delay = rng.choice((0.0, 0.0, round(rng.uniform(0.1, 2.0), 1)))
@@ -523,7 +525,9 @@ def check_invariants(sim, expected, client, entry, result, point=None):
         destinations = SPARE_HOSTS
     else:
         destinations = (RESERVED_HOST,)
-    # 1. every VM runs where it must, in its state, and is not locked.
+    # 1. every VM runs where it must, in its state, and is not locked;
+    # one Nova refused stays under the lock of this host's recovery, for
+    # the next run.
     for sid, before in expected.items():
         server = servers[sid]
         if server.host not in destinations:
@@ -532,7 +536,12 @@ def check_invariants(sim, expected, client, entry, result, point=None):
         if server.vm_state != before or server.task_state is not None:
             violations.append(f"{server.name}: {server.vm_state}/"
                               f"{server.task_state}, expected {before}")
-        if server.locked:
+        if point.refused and not (server.locked and
+                                  state_table.is_evacuation_lock(
+                                      server.locked_reason, FAILED_HOST)):
+            violations.append(f"{server.name}: refused, but not under our "
+                              f"lock ({server.locked_reason!r})")
+        elif server.locked and not point.refused:
             violations.append(f"{server.name}: left locked "
                               f"({server.locked_reason!r})")
     # 2. one accepted evacuation per VM, unless the earlier one failed.
