@@ -4,9 +4,14 @@ through the real workflows, checked on what Nova says afterwards (host,
 status, vm_state, task_state, lock, the evacuation migration), not only on
 our report."""
 
+import collections
+import re
+
 import pytest
 
 HA = {"HA_Enabled": "True"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                  r"[0-9a-f]{12}")
 MUTATING = ("POST", "PUT", "DELETE")
 OWNER_LOCK = {"reason": "tenant maintenance", "by": "owner"}
 
@@ -104,11 +109,16 @@ def test_host_down_every_state_of_the_table(nova_cloud, realnova_mistral):
     evacuated = [i for s, i in ids.items() if s != "error"]
     for server_id in evacuated:
         assert len(evacuations(nova, server_id)) == 1
-    requests = [r for r in nova.requests(since)]
+    requests = nova.requests(since)
     per_vm = len(requests) / len(evacuated)
     print(f"\nreal Nova: {len(requests)} compute API requests for "
           f"{len(evacuated)} evacuated VMs ({per_vm:.1f} per VM, host "
           f"requests included); {len(posts)} accepted actions")
+    kinds = collections.Counter(
+        f"{r['method']} {UUID.sub('{id}', r['path'].split('?')[0])}"
+        for r in requests)
+    for kind, count in kinds.most_common():
+        print(f"  {count:4d}  {kind}")
 
     # A second run finds nothing to do and changes nothing.
     since = last_seq(nova)
