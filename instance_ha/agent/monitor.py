@@ -11,9 +11,13 @@
    fencing is not confirmed: that is hostmonitor's ``failed_unfenced``.
 3. Watch every failure handed over (watchdog.Watchdog).  A failure known
    only from the CIB record (the agent moved to this controller) is
-   picked up from it.
-4. A host online again (stable): its record is cleared, so its next
-   failure is a new one.
+   picked up from it.  The watchdog starts a new run only when this
+   pass's read shows the host failed and fenced for that same failure,
+   with the gate open (``fenced_now``); after a cluster read error it
+   only observes.
+4. A host online again (stable): the watch of its failure stops (logged,
+   with the state of its last run) and its record is cleared, so its
+   next failure is a new one.
 
 Nothing here fails the resource: a cluster that cannot be read, an
 unreachable Mistral or CIB is logged and the next monitor tries again.
@@ -96,7 +100,7 @@ def run(state, deps):
     except pcmk.ClusterReadError as exc:
         log.error("cannot read the cluster, deciding nothing this time: %s",
                   exc)
-        _watch(state, deps, None)
+        _watch(state, deps, None, None, trigger)
         return None
     now = deps.clock()
     assessment = decision.assess(status, policy, memory, now)
@@ -123,7 +127,7 @@ def run(state, deps):
         elif verdict.decision == ONLINE:
             _forget(state, deps, verdict.name, records, store_module)
     _adopt(state, assessment, records, deps, trigger)
-    _watch(state, deps, records)
+    _watch(state, deps, records, assessment, trigger)
     return assessment
 
 
@@ -236,10 +240,17 @@ def _fenced_at(failure, host):
 def _forget(state, deps, host, records, store_module):
     watch = state.setdefault("watch", {})
     for failure, entry in list(watch.items()):
-        if entry["host"] == host and (
-                watchdog_module.finished(entry)
-                or entry.get("outcome") is not None):
-            del watch[failure]
+        if entry["host"] != host:
+            continue
+        if entry.get("outcome") != "SUCCESS":
+            deps.log.warning(
+                "%s: back online while its recovery was not finished "
+                "(execution %s, run %d, last outcome %s): the watch stops "
+                "and nothing more is started for this failure; check the "
+                "VMs Nova still has on %s", host, entry["execution_id"],
+                entry["attempt"] + 1, entry.get("outcome") or "running",
+                host)
+        del watch[failure]
     if records is None or host not in records:
         return
     try:
@@ -252,7 +263,34 @@ def _forget(state, deps, host, records, store_module):
                   "will be a new recovery)", host)
 
 
-def _watch(state, deps, records):
+def fenced_now(assessment, trigger):
+    """The watchdog's gate: (True, why) when this read shows the entry's
+    host failed and fenced for the entry's own failure and the safety
+    gate (quorum, mass failure) lets it through; else (False, why not).
+    ``assessment`` None: the cluster could not be read."""
+
+    def check(entry):
+        host = entry["host"]
+        if assessment is None:
+            return False, "the cluster could not be read this time"
+        verdict = assessment.verdict(host)
+        if verdict is None:
+            return False, f"Pacemaker shows no node {host}"
+        if verdict.decision != FAILED_FENCED:
+            return False, (f"{host} is not failed and fenced now "
+                           f"({verdict.decision}: {verdict.reason})")
+        if trigger.failure_key(host, verdict.fenced_at) != entry["failure"]:
+            return False, (f"{host} was fenced again since (another "
+                           "failure)")
+        if verdict not in assessment.to_trigger:
+            return False, ("the safety gate holds every trigger: "
+                           + (assessment.held or "no quorum"))
+        return True, verdict.reason
+
+    return check
+
+
+def _watch(state, deps, records, assessment, trigger):
     from instance_ha.hostmonitor import store as store_module
 
     watch = state.setdefault("watch", {})
@@ -269,7 +307,7 @@ def _watch(state, deps, records):
     dog = watchdog_module.Watchdog(
         client, deps.config, deps.log, deps.origin,
         record=lambda entry: _record(deps, entry, store_module),
-        clock=deps.clock)
+        clock=deps.clock, fenced_now=fenced_now(assessment, trigger))
     for entry in pending:
         try:
             dog.check(entry)

@@ -34,6 +34,13 @@ A run that ends in ERROR is reported and started again, up to
 ``max_attempts`` runs per failure; then the agent says, loudly and
 repeatedly, that an operator must act, and does nothing more for it.
 
+No run is started, and no stalled run is failed, unless this very
+monitor's read of Pacemaker shows the host failed and fenced for the
+same failure, with the safety gate open (``fenced_now``, given by the
+monitor).  A cluster that could not be read, a host online again or
+fenced for another failure, no quorum or a mass failure: the watchdog
+only observes, and says why it starts nothing.
+
 One watched failure is a JSON-able dict (kept in the state file)::
 
     {"host", "fenced_at" (ISO), "failure" (trigger.failure_key), "attempt",
@@ -83,11 +90,14 @@ class Watchdog:
 
     ``client``: python-mistralclient; ``record(entry)``: called after a
     new attempt started (the CIB record follows the current execution);
-    ``log``: a logging.Logger.
+    ``log``: a logging.Logger; ``fenced_now(entry)``: (True, why) when
+    this monitor's cluster read shows the entry's host failed and fenced
+    for the entry's failure and the gate lets it through, else (False,
+    why not).  Without it nothing is ever started.
     """
 
     def __init__(self, client, config, log, origin, record=None,
-                 clock=None):
+                 clock=None, fenced_now=None):
         self.client = client
         self.config = config
         self.log = log
@@ -95,6 +105,8 @@ class Watchdog:
         self.record = record or (lambda entry: None)
         self.clock = clock or (lambda: datetime.datetime.now(
             datetime.timezone.utc))
+        self.fenced_now = fenced_now or (
+            lambda entry: (False, "no cluster read confirms the fencing"))
 
     def check(self, entry):
         if entry.get("outcome") == "SUCCESS":
@@ -110,10 +122,11 @@ class Watchdog:
         except mistral_base.APIException as exc:
             if getattr(exc, "error_code", None) != 404:
                 raise
-            self.log.warning("%s: execution %s is gone from Mistral; "
-                             "starting it again under the same id", host,
-                             entry["execution_id"])
-            self._start(entry, entry["attempt"])
+            if self._may_start(entry, entry["attempt"]):
+                self.log.warning("%s: execution %s is gone from Mistral; "
+                                 "starting it again under the same id",
+                                 host, entry["execution_id"])
+                self._start(entry, entry["attempt"])
             return
         state = execution.state
         if state == "SUCCESS":
@@ -161,8 +174,12 @@ class Watchdog:
 
     def _restart(self, entry, execution, children, what, why):
         """Fail the run's unfinished executions (children first), start
-        the workflow again under the next id."""
+        the workflow again under the next id.  Neither while the host is
+        not failed and fenced now: the run is left as it is."""
         host = entry["host"]
+        if not self._may_start(entry, entry["attempt"] + 1,
+                               f"execution {execution.id} {what}"):
+            return
         stuck = [c for c in children if c.state in RUNNING_STATES]
         self.log.error("%s: recovery execution %s %s (%d unfinished child "
                        "executions): failing it and starting the workflow "
@@ -245,7 +262,22 @@ class Watchdog:
             entry["alarm_at"] = None
             self._alarm(entry)
             return
-        self._start(entry, attempt)
+        if self._may_start(entry, attempt, why):
+            self._start(entry, attempt)
+
+    def _may_start(self, entry, attempt, what=None):
+        """Whether run ``attempt`` may start now; says once why not."""
+        allowed, why = self.fenced_now(entry)
+        if allowed:
+            entry.pop("held", None)
+            return True
+        if entry.get("held") != why:
+            entry["held"] = why
+            self.log.warning(
+                "%s: NOT starting recovery run %d/%d%s: %s; watching only",
+                entry["host"], attempt + 1, self.config.max_attempts,
+                f" ({what})" if what else "", why)
+        return False
 
     def _alarm(self, entry):
         """The operator message: at once, then every ALARM_EVERY while

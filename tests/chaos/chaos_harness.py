@@ -130,6 +130,12 @@ RANDOM_METHODS = (("auto", False),) * 13 + (("reserved_host", False),) * 5 \
 SERVICE_UPDATES = {"auto": 1, "reserved_host": 4, "refused": 5}
 
 
+def still_fenced(entry):
+    """The failed host stays dead in every chaos run: what the agent's
+    cluster read would say each time."""
+    return True, f"{entry['host']} stays failed and fenced (chaos run)"
+
+
 def runs_requested(default):
     """CHAOS_RUNS=N: N randomized kill points instead of the fixed
     sample."""
@@ -387,7 +393,8 @@ def _run_one(sim, point, deployment, fenced_at, log):
         FAILED_HOST, fenced_at, trigger.failure_key(FAILED_HOST, fenced_at),
         0, execution.id, _now())
     # Until the kill, the agent watches as usual.
-    dog = watchdog.Watchdog(deployment.client(), conf, log, "chaos")
+    dog = watchdog.Watchdog(deployment.client(), conf, log, "chaos",
+                            fenced_now=still_fenced)
     while not killer.fired.wait(1.0):
         if time.monotonic() - started > COMPLETION_LIMIT:
             break
@@ -404,7 +411,8 @@ def _run_one(sim, point, deployment, fenced_at, log):
         result.failed_starts = list(
             getattr(deployment, "failed_starts", [])[failed_before:])
         result.restart = round(time.monotonic() - restart_began, 1)
-        dog = watchdog.Watchdog(deployment.client(), conf, log, "chaos")
+        dog = watchdog.Watchdog(deployment.client(), conf, log, "chaos",
+                                fenced_now=still_fenced)
     reference = killer.killed_at or started
     attempt = entry["attempt"]
     seen, changed_at, longest = entry.get("fingerprint"), reference, 0.0

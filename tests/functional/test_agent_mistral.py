@@ -105,7 +105,8 @@ def test_watchdog_fails_a_stalled_run_and_starts_the_next(
     log = logging.getLogger("test.agent.mistral")
     recorded = []
     dog = watchdog.Watchdog(client, conf, log, "test",
-                            record=recorded.append)
+                            record=recorded.append,
+                            fenced_now=lambda e: (True, "rn1 fenced"))
     entry = watchdog.new_entry("rn1", FENCED_AT, "rn1@x", 0, first.id,
                                dog.clock())
     started = time.monotonic()

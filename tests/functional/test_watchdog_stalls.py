@@ -64,7 +64,8 @@ def test_a_with_items_task_left_running_is_restarted(
         caplog.set_level(logging.INFO, logger="test.watchdog")
         dog = watchdog.Watchdog(
             client, conf, logging.getLogger("test.watchdog"), "test",
-            clock=lambda: later)
+            clock=lambda: later,
+            fenced_now=lambda e: (True, "compute1 fenced"))
         entry = watchdog.new_entry("compute1", FENCED_AT, "compute1@x", 0,
                                    first.id, later)
         dog.check(entry)

@@ -371,3 +371,98 @@ def test_a_record_from_another_controller_is_watched(agent):
     assert a.posts == []
     [entry] = a.state["watch"].values()
     assert entry["attempt"] == 1 and entry["execution_id"] == attempt_1
+
+
+def unreadable():
+    from instance_ha.hostmonitor import pcmk
+
+    raise pcmk.ClusterReadError("crm_mon: exit status 102")
+
+
+def test_a_host_back_online_stops_the_watch_of_its_stalled_run(agent):
+    """Probe: rn1 back online, then 901 s without progress: no second
+    run (it would force a live host's nova-compute down)."""
+    a = agent(watchdog_timeout=900)
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    assert len(a.posts) == 1
+    a.clock.advance(10)
+    a.run(live("crm_mon_rn1_back_online.xml"))
+    assert "back online while its recovery was not finished" in a.text()
+    assert a.state["watch"] == {}
+    for _ in range(2):
+        a.clock.advance(901)
+        a.run()
+    assert len(a.posts) == 1
+    assert a.client.executions.updates == []
+
+
+def test_a_host_back_online_whose_run_ended_in_error_gets_no_new_run(agent):
+    a = agent()
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    a.client.executions.items[a.posts[0]["id"]].state = "ERROR"
+    a.clock.advance(10)
+    a.run(live("crm_mon_rn1_back_online.xml"))
+    a.clock.advance(10)
+    a.run()
+    assert len(a.posts) == 1
+    assert "last outcome running" in a.text()
+
+
+def test_an_unreadable_cluster_only_observes(agent):
+    """Probe: crm_mon exits 102 twice, 901 s apart, the run stalled and
+    then in error: nothing is failed or started until a read shows rn1
+    failed and fenced for this failure again."""
+    a = agent(watchdog_timeout=900)
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    first = a.client.executions.items[a.posts[0]["id"]]
+    deps = monitor.Dependencies(a.config, a.log, clock=a.clock,
+                                read=unreadable, store=a.store,
+                                connect=a.connect, origin="test")
+    for _ in range(2):
+        a.clock.advance(901)
+        monitor.run(a.state, deps)
+    assert a.client.executions.updates == [] and len(a.posts) == 1
+    first.state = "ERROR"
+    a.clock.advance(10)
+    monitor.run(a.state, deps)
+    assert len(a.posts) == 1
+    assert "NOT starting recovery run 2/3" in a.text()
+    assert "the cluster could not be read this time" in a.text()
+    a.clock.advance(10)
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    assert [p["id"] for p in a.posts][-1] == handoff.execution_id(
+        "rn1", FENCED_AT, 1)
+
+
+def test_two_hosts_failing_at_once_are_gated_each_on_its_own(agent):
+    from instance_ha.hostmonitor import fencing
+
+    with open(os.path.join(HERE, "hostmonitor", "fixtures", "fence",
+                           "all-rn1-rn2.xml"), "rb") as f:
+        events = fencing.parse_history(f.read())
+    both = crm_mon.read_file(os.path.join(
+        SIMULATED, "rn1-rn2-fenced.xml")).with_fence_events(events)
+    a = agent(threshold=100)
+    a.run(both)
+    assert sorted(json.loads(p["input"])["search_opts"]["host"]
+                  for p in a.posts) == ["rn1", "rn2"]
+    entries = {e["host"]: e for e in a.state["watch"].values()}
+    a.client.executions.items[entries["rn1"]["execution_id"]].state = \
+        "ERROR"
+    a.clock.advance(10)
+    a.run()
+    assert len(a.posts) == 3 and a.posts[-1]["id"] == \
+        handoff.execution_id("rn1", datetime.datetime.fromisoformat(
+            entries["rn1"]["fenced_at"]), 1)
+    # rn2's run fails while the cluster cannot be read: nothing starts.
+    a.client.executions.items[entries["rn2"]["execution_id"]].state = \
+        "ERROR"
+    deps = monitor.Dependencies(a.config, a.log, clock=a.clock,
+                                read=unreadable, store=a.store,
+                                connect=a.connect, origin="test")
+    monitor.run(a.state, deps)
+    assert len(a.posts) == 3
+    a.run(both)
+    assert len(a.posts) == 4
+    assert json.loads(a.posts[-1]["input"])["search_opts"] == \
+        {"host": "rn2"}

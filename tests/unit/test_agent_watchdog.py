@@ -32,11 +32,12 @@ class Dog:
         self.client = FakeClient()
         self.clock = Clock(FENCED_AT + datetime.timedelta(seconds=5))
         self.recorded = []
+        self.fenced = (True, "rn1 failed and fenced")
         caplog.set_level(logging.DEBUG, logger="test.watchdog")
         self.dog = watchdog.Watchdog(
             self.client, self.config, logging.getLogger("test.watchdog"),
             "test", record=lambda e: self.recorded.append(dict(e)),
-            clock=self.clock)
+            clock=self.clock, fenced_now=lambda entry: self.fenced)
         first = handoff.start(self.client, "rn1", FENCED_AT, 0,
                               self.config.workflow, True, "test")
         self.entry = watchdog.new_entry(
@@ -275,3 +276,61 @@ def test_attempt_ids_are_distinct_and_recognised():
                for n, i in enumerate(ids))
     later = FENCED_AT + datetime.timedelta(seconds=1)
     assert handoff.attempt_of("rn1", later, ids[0]) is None
+
+
+NOT_FENCED = (False, "rn1 is not failed and fenced now (online: back)")
+
+
+def test_nothing_starts_while_the_host_is_not_fenced_now(make, caplog):
+    """A run in error, a stalled run and a vanished execution: none is
+    started again, and no run is failed, until the cluster read shows the
+    host failed and fenced for this failure again."""
+    d = make(watchdog_timeout=60)
+    d.fenced = NOT_FENCED
+    d.root().state = "ERROR"
+    for _ in range(3):
+        d.check(advance=10)
+    assert len(d.executions.posts) == 1
+    assert caplog.text.count("NOT starting recovery run 2/") == 1
+    assert "watching only" in caplog.text
+    d.fenced = (True, "rn1 failed and fenced")
+    d.check(advance=10)
+    assert len(d.executions.posts) == 2
+    assert d.entry["attempt"] == 1 and "held" not in d.entry
+
+
+def test_a_stalled_run_is_left_alone_while_not_fenced_now(make):
+    d = make(watchdog_timeout=60)
+    d.add_child("RUNNING")
+    d.check()
+    d.fenced = NOT_FENCED
+    d.check(advance=61)
+    d.check(advance=61)
+    assert d.executions.updates == []
+    assert len(d.executions.posts) == 1
+    d.fenced = (True, "rn1 failed and fenced")
+    d.check(advance=1)
+    assert len(d.executions.updates) == 2 and len(d.executions.posts) == 2
+
+
+def test_a_vanished_execution_waits_for_the_fencing_too(make):
+    d = make()
+    d.fenced = NOT_FENCED
+    del d.executions.items[d.entry["execution_id"]]
+    d.check()
+    assert len(d.executions.posts) == 1
+
+
+def test_without_a_gate_nothing_ever_starts(caplog):
+    config = config_module.from_environ(
+        {"OCF_RESKEY_mistral_url": "http://127.0.0.1:9/v2"})
+    client = FakeClient()
+    first = handoff.start(client, "rn1", FENCED_AT, 0, config.workflow,
+                          True, "test")
+    first.state = "ERROR"
+    dog = watchdog.Watchdog(client, config, logging.getLogger("t"), "test")
+    entry = watchdog.new_entry("rn1", FENCED_AT, "rn1@x", 0, first.id,
+                               FENCED_AT)
+    dog.check(entry)
+    assert len(client.executions.posts) == 1
+    assert entry["held"] == "no cluster read confirms the fencing"
