@@ -31,6 +31,7 @@ def packages():
 # name used in the workflows).
 MISTRAL_ACTIONS = [
     "instance_ha.pack_info = instance_ha.actions.pack_info:PackInfo",
+    "instance_ha.check_input = instance_ha.actions.check_input:CheckInput",
     ("instance_ha.service_force_down = "
      "instance_ha.actions.service_force_down:ServiceForceDown"),
     ("instance_ha.service_disable = "

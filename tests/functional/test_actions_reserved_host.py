@@ -16,7 +16,7 @@ from instance_ha.simcloud import microversion
 pytest_plugins = ("actions_support",)
 
 RESERVED = "instance-ha: reserved"
-FENCED = "instance-ha: host fenced, recovery 1234 started 2026-11-21"
+FENCED = "instance-ha: host recovery 1234 started 2026-11-21"
 
 
 @pytest.fixture

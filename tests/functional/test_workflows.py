@@ -344,7 +344,7 @@ def test_reserved_host_enabled_by_an_abandoned_run_is_used(cloud):
         "instance-ha: reserved"
     failed = sim.cloud.hosts["compute1"].service
     failed.disabled = failed.forced_down = True
-    failed.disabled_reason = ("instance-ha: host fenced, recovery x "
+    failed.disabled_reason = ("instance-ha: host recovery x "
                               "started y; reserved host compute3")
     execution, output = evacuate_host(cloud, recovery_method="reserved_host")
     assert execution.state == "SUCCESS", execution.state_info
@@ -516,3 +516,47 @@ def test_no_valid_host_then_capacity_back_recovers_every_vm(cloud):
         "resized-off": ("stopped", True, False)}
     assert mutations(sim, vms["was-off"].id) == [
         "lock", "evacuate", "evacuate", "os-stop", "unlock"]
+
+
+@pytest.mark.parametrize("workflow, wf_input, named", [
+    ("instance_ha.host_evacuate", {"concurrency": 0}, "concurrency"),
+    ("instance_ha.host_evacuate", {"concurrency": -3}, "concurrency"),
+    ("instance_ha.host_evacuate", {"policy": {"evacuate": "some"}},
+     "policy evacuate"),
+    ("instance_ha.host_evacuate", {"recovery_method": "reserved_host",
+                                   "reserved_hosts": "spare"},
+     "reserved_hosts"),
+    ("instance_ha.host_evacuate", {"evacuation_timeout": "ten"},
+     "evacuation_timeout"),
+    ("instance_ha.host_evacuate",
+     {"search_opts": {"host": "compute1", "status": "ACTIVE"}},
+     "search_opts"),
+    ("instance_ha.host_evacuate", {"on_shared_storage": "yes"},
+     "on_shared_storage"),
+    ("instance_ha.instance_restart", {"server": "", "window": "x"},
+     "server"),
+    ("instance_ha.process_down", {"host": ["compute1"]}, "host"),
+])
+def test_a_bad_input_changes_nothing_in_nova(cloud, workflow, wf_input,
+                                             named):
+    sim = cloud(servers=[{"name": "vm"}])
+    cloud.sim = sim
+    sim.cloud.kill_host("compute1")
+    defaults = {"instance_ha.host_evacuate": {
+                    "search_opts": {"host": "compute1"}},
+                "instance_ha.instance_restart": {"server": "x"},
+                "instance_ha.process_down": {"host": "compute1"}}
+    execution, _ = run(cloud.client, workflow,
+                       dict(defaults[workflow], **wf_input))
+    assert execution.state == "ERROR"
+    assert "bad input: " + named in execution.state_info
+    assert "\n" not in execution.state_info
+    assert "Traceback" not in execution.state_info
+    assert len(execution.state_info) < 400, execution.state_info
+    changed = [c for c in sim.cloud.calls.calls()
+               if c.method in ("POST", "PUT", "DELETE")
+               and not c.operation.startswith("keystone.")]
+    assert changed == []
+    (vm,) = sim.cloud.servers_on("compute1")
+    assert not vm.locked
+    assert not sim.cloud.hosts["compute1"].service.forced_down

@@ -1,0 +1,162 @@
+"""What each workflow of the pack accepts, as a table the check_input
+action reads: every input's type, range and allowed values, checked
+before anything touches Nova.  ``problems(workflow, given)`` is the list
+of one-line reasons, each naming its input; empty when all is well.
+Mistral itself rejects input names a workflow does not declare."""
+
+RECOVERY_METHODS = ("auto", "reserved_host", "auto_priority", "rh_priority")
+POLICY_KEYS = ("evacuate", "metadata_key", "flavor_extra_spec",
+               "image_property", "error_servers")
+MAX_CONCURRENCY = 1000
+MAX_SECONDS = 86400
+
+
+def _text(value):
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def text(value):
+    if not _text(value):
+        return "must be a non-empty string"
+    return None
+
+
+def optional_text(value):
+    if value is not None and not _text(value):
+        return "must be null or a non-empty string"
+    return None
+
+
+def true_false_or_null(value):
+    if not (value is None or isinstance(value, bool)):
+        return "must be true, false or null"
+    return None
+
+
+def one_of(*allowed):
+    def check(value):
+        if not isinstance(value, str) or value not in allowed:
+            return "must be one of " + ", ".join(allowed)
+        return None
+    return check
+
+
+def integer(low, high):
+    def check(value):
+        if not isinstance(value, int) or isinstance(value, bool) or \
+                not low <= value <= high:
+            return f"must be an integer from {low} to {high}"
+        return None
+    return check
+
+
+def seconds(value):
+    if not _number(value) or not 0 < value <= MAX_SECONDS:
+        return f"must be a number of seconds above 0, at most {MAX_SECONDS}"
+    return None
+
+
+def host_search(value):
+    if not isinstance(value, dict) or set(value) != {"host"}:
+        return ('must be {"host": "<the failed compute host>"} and nothing '
+                'else (the workflow recovers a whole host)')
+    if not _text(value["host"]):
+        return "host must be a non-empty string"
+    return None
+
+
+def host_names(value):
+    if not isinstance(value, list) or not all(_text(v) for v in value):
+        return "must be a list of host names"
+    if len(set(value)) != len(value):
+        return "names a host twice"
+    return None
+
+
+def policy(value):
+    if not isinstance(value, dict):
+        return "must be a dict"
+    unknown = sorted(set(value) - set(POLICY_KEYS))
+    if unknown:
+        return (f"has unknown keys {', '.join(unknown)} (known: "
+                f"{', '.join(POLICY_KEYS)})")
+    rules = {"evacuate": one_of("all", "tagged"), "metadata_key": text,
+             "flavor_extra_spec": optional_text,
+             "image_property": optional_text,
+             "error_servers": one_of("skip", "evacuate")}
+    for key, item in sorted(value.items()):
+        problem = rules[key](item)
+        if problem:
+            return f"{key} {problem}"
+    return None
+
+
+# workflow -> input -> check (None: fine, else what is wrong with it).
+RULES = {
+    "instance_ha.host_evacuate": {
+        "search_opts": host_search,
+        "on_shared_storage": true_false_or_null,
+        "recovery_method": one_of(*RECOVERY_METHODS),
+        "reserved_hosts": host_names,
+        "reserved_hosts_aggregate": optional_text,
+        "policy": policy,
+        "concurrency": integer(1, MAX_CONCURRENCY),
+        "evacuation_timeout": seconds,
+        "poll_interval": seconds,
+    },
+    "instance_ha.instance_restart": {
+        "server": text,
+        "max_restarts": integer(1, 1000),
+        "window": seconds,
+    },
+    "instance_ha.process_down": {
+        "host": text,
+        "reason": optional_text,
+    },
+}
+
+
+def problems(workflow, given):
+    """One line per bad input of ``workflow``, in input order."""
+    rules = RULES[workflow]
+    found = []
+    for name, check in rules.items():
+        if name not in given:
+            continue
+        problem = check(given[name])
+        if problem:
+            found.append(f"{name} {problem}, not {_shown(given[name])}")
+    unknown = sorted(set(given) - set(rules))
+    if unknown:
+        found.append(f"unknown inputs {', '.join(unknown)}")
+    if workflow == "instance_ha.host_evacuate" and not found:
+        found += _host_evacuate_together(given)
+    return found
+
+
+def _host_evacuate_together(given):
+    found = []
+    if (given.get("recovery_method", "auto") != "auto"
+            and not given.get("reserved_hosts")
+            and not given.get("reserved_hosts_aggregate")):
+        found.append(f"recovery_method {given['recovery_method']} needs "
+                     "reserved_hosts or reserved_hosts_aggregate")
+    interval = given.get("poll_interval", 2)
+    if interval > given.get("evacuation_timeout", 600):
+        found.append("poll_interval must not exceed evacuation_timeout")
+    return found
+
+
+def _shown(value, limit=60):
+    import json
+
+    try:
+        text_value = json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        text_value = repr(value)
+    return text_value if len(text_value) <= limit else \
+        text_value[:limit - 3] + "..."
