@@ -41,18 +41,31 @@ def install(client, files=None):
     _check_actions(client, files)
     _check_subworkflows(client, files)
     _validate(client, files)
-    outcomes = []
-    for wf in files:
-        stored = existing.get(wf.workflow)
-        if stored is None:
+    return [Outcome(wf.workflow, _install_one(client, wf,
+                                              existing.get(wf.workflow)))
+            for wf in files]
+
+
+def _install_one(client, wf, stored):
+    """created | updated | unchanged.  Another installer (the embedded
+    server registering the pack at its start, a second controller) may
+    create the workflow between our read and our create: Mistral answers
+    409 "Duplicate entry", and the stored definition is read again and
+    compared, then updated when it differs."""
+    if stored is None:
+        try:
             _write(client.workflows.create, wf)
-            outcomes.append(Outcome(wf.workflow, "created"))
-        elif stored != wf.text:
-            _write(client.workflows.update, wf)
-            outcomes.append(Outcome(wf.workflow, "updated"))
-        else:
-            outcomes.append(Outcome(wf.workflow, "unchanged"))
-    return outcomes
+            return "created"
+        except InstallError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, mistral_base.APIException)
+                    and cause.error_code == 409):
+                raise
+        stored = _stored_definitions(client, [wf]).get(wf.workflow)
+    if stored == wf.text:
+        return "unchanged"
+    _write(client.workflows.update, wf)
+    return "updated"
 
 
 def verify_executors(client, timeout=60.0, interval=0.5):

@@ -27,10 +27,20 @@ def test_install_creates_then_changes_nothing(start_server):
     client = mistral_client.connect(mistral_url=server.url)
     assert definitions(client) == {}
 
-    first = install("--mistral-url", server.url)
-    assert first.returncode == 0, first.stderr
+    # Two installers at once (two controllers upgrading together): each
+    # workflow is created by one, found unchanged by the other.
+    racers = [subprocess.Popen(
+        [*server_process.instance_ha_command(), "install", "--mistral-url",
+         server.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, stdin=subprocess.DEVNULL) for _ in range(2)]
+    results = [racer.communicate(timeout=120) for racer in racers]
+    assert [r.returncode for r in racers] == [0, 0], results
     names = [wf.workflow for wf in pack.workflow_files()]
-    assert first.stdout.splitlines() == [f"{n}: created" for n in names]
+    for name in names:
+        changes = sorted(line.split(": ", 1)[1] for out, _ in results
+                         for line in out.splitlines()
+                         if line.startswith(name + ": "))
+        assert changes == ["created", "unchanged"], (name, results)
     after_first = definitions(client)
     for wf in pack.workflow_files():
         assert after_first[wf.workflow][0] == wf.text
