@@ -250,3 +250,28 @@ def test_state_file_path_is_the_same_in_sh_and_python(installed, rsctmp):
     os.chmod(front, 0o755)
     assert run(front, "stop", rsctmp).returncode == 0
     assert not os.path.exists(path)
+
+
+def test_stop_succeeds_when_the_interpreter_cannot_import_instance_ha(
+        installed, rsctmp):
+    """A failed stop gets the controller fenced: an interpreter that runs
+    but cannot import the package must not fail it."""
+    assert run(installed["agent"], "start", rsctmp).returncode == 0
+    path = statefile.path({"HA_RSCTMP": rsctmp,
+                           "OCF_RESOURCE_INSTANCE": "t1"})
+    broken = os.path.join(rsctmp, "broken-python")
+    with open(broken, "w") as f:
+        f.write("#!/bin/sh\necho \"ModuleNotFoundError: No module named "
+                "'instance_ha'\" >&2\nexit 1\n")
+    os.chmod(broken, 0o755)
+    with open(installed["agent"]) as f:
+        text = f.read().replace(f"PYTHON='{os.path.abspath(sys.executable)}'",
+                                f"PYTHON='{broken}'")
+    front = os.path.join(rsctmp, "front-broken")
+    with open(front, "w") as f:
+        f.write(text)
+    os.chmod(front, 0o755)
+    result = run(front, "stop", rsctmp)
+    assert result.returncode == 0, result.stderr
+    assert not os.path.exists(path)
+    assert "state file removed" in result.stderr
