@@ -181,6 +181,8 @@ class CibAgent:
             "OCF_RESOURCE_PROVIDER": "openstack",
             "OCF_RA_VERSION_MAJOR": "1", "OCF_RA_VERSION_MINOR": "1",
             "OCF_RESKEY_mistral_url": mistral_url,
+            # No fencer in a CIB file: no fence history to read.
+            "OCF_RESKEY_infer_fencing": "true",
             "OCF_RESKEY_crm_feature_set": "3.16.1",
             "INSTANCE_HA_PYTHON": sys.executable,
         }

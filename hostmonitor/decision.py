@@ -58,6 +58,10 @@ class Policy:
     controllers: tuple[str, ...] = ()
     threshold_percent: float = DEFAULT_THRESHOLD_PERCENT
     debounce: int = DEFAULT_DEBOUNCE
+    # Without a fence history to read, take "seen lost (unclean), then
+    # clean" as Pacemaker's proof of fencing.  Off unless asked for: a
+    # history that cannot be read is then never taken as fencing.
+    infer_fencing: bool = False
 
     def __post_init__(self):
         if not 0 <= self.threshold_percent <= 100:
@@ -207,10 +211,11 @@ def _verdict(node, status, policy, memory):
     if not status.quorum:
         return verdict(FAILED_UNFENCED, f"{down}, but this partition has no "
                        "quorum: its view cannot be trusted; not safe")
-    return _fencing_verdict(node, status, memory, down, verdict)
+    return _fencing_verdict(node, status, memory, down, verdict,
+                            policy.infer_fencing)
 
 
-def _fencing_verdict(node, status, memory, down, verdict):
+def _fencing_verdict(node, status, memory, down, verdict, infer_fencing):
     last_up, up_source = _last_known_up(node, memory)
     events = status.fence_events
     if events is not None:
@@ -228,7 +233,8 @@ def _fencing_verdict(node, status, memory, down, verdict):
         # fencing always wins over it.
         lost_at = memory.seen_lost.get(node.name)
         clean_at = memory.seen_clean_down.get(node.name)
-        if lost_at and clean_at and status.stonith_enabled:
+        if infer_fencing and lost_at and clean_at and \
+                status.stonith_enabled:
             return verdict(
                 FAILED_FENCED,
                 f"{down}; seen lost (unclean) at {_t(lost_at)} and clean "
@@ -236,6 +242,9 @@ def _fencing_verdict(node, status, memory, down, verdict):
                 "to read)", fenced_at=clean_at)
         return verdict(FAILED_UNFENCED, f"{down}; no fence history to "
                        "confirm fencing"
+                       + ("" if infer_fencing or not (lost_at and clean_at)
+                          else " (seen lost then clean, but infer_fencing "
+                          "is off)")
                        + ("" if status.stonith_enabled
                           else " and fencing is disabled") + "; not safe")
     fence = fencing.last_fenced(events, node.name)

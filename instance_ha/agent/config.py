@@ -36,6 +36,7 @@ class AgentConfig:
     threshold: int = 50
     evacuation_delay: int = 0
     debounce: int = 1
+    infer_fencing: bool = False
     watchdog_timeout: int = 900
     max_attempts: int = 3
     request_timeout: int = 10
@@ -46,7 +47,8 @@ class AgentConfig:
         return decision.Policy(computes=self.computes,
                                controllers=self.controllers,
                                threshold_percent=float(self.threshold),
-                               debounce=self.debounce)
+                               debounce=self.debounce,
+                               infer_fencing=self.infer_fencing)
 
 
 def _patterns(text):
@@ -107,6 +109,8 @@ def from_environ(environ=None):
         evacuation_delay=_integer("evacuation_delay",
                                   get("evacuation_delay", "0"), 0, 86400),
         debounce=_integer("debounce", get("debounce", "1"), 1, 100),
+        infer_fencing=_boolean("infer_fencing", get("infer_fencing",
+                                                    "false")),
         watchdog_timeout=_integer("watchdog_timeout",
                                   get("watchdog_timeout", "900"), 10),
         max_attempts=_integer("max_attempts", get("max_attempts", "3"), 1,

@@ -218,14 +218,18 @@ def test_member_seen_up_then_fenced_is_safe(mon, history, fixture):
     assert cn3.decision == decision.FAILED_UNFENCED
 
 
-def test_seen_lost_then_clean_is_fenced(mon):
-    policy = decision.Policy(computes=("cn3",))
+def test_seen_lost_then_clean_is_fenced_only_when_asked_for(mon):
     memory = decision.Memory()
     start = datetime.datetime(2026, 11, 21, 6, 0, tzinfo=datetime.timezone.utc)
     memory.observe(mon("members-online"), start)
     memory.observe(mon("members-cn3-lost"), start + 5 * SECOND)
     fenced = mon("members-cn3-fenced")
     memory.observe(fenced, start + 10 * SECOND)
+    cn3 = decide(fenced, None, policy=decision.Policy(computes=("cn3",)),
+                 memory=memory).verdict("cn3")
+    assert cn3.decision == decision.FAILED_UNFENCED
+    assert "infer_fencing is off" in cn3.reason
+    policy = decision.Policy(computes=("cn3",), infer_fencing=True)
     cn3 = decide(fenced, None, policy=policy, memory=memory).verdict("cn3")
     assert cn3.decision == decision.FAILED_FENCED
     assert cn3.fenced_at == start + 10 * SECOND
