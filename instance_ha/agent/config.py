@@ -6,6 +6,7 @@ file missing on this host is OCF_ERR_ARGS.  Standard library only.
 """
 
 import dataclasses
+import json
 import os
 import re
 
@@ -40,6 +41,26 @@ class AgentConfig:
     watchdog_timeout: int = 900
     max_attempts: int = 3
     request_timeout: int = 10
+    # Pacemaker node name -> Nova host name: the map first, else the node
+    # name with host_suffix appended.
+    host_map: tuple = ()
+    host_suffix: str = ""
+    # More inputs of every run the agent starts (recovery_method,
+    # reserved_hosts, policy, concurrency), as the workflow takes them.
+    recovery: tuple = ()
+
+    def nova_host(self, node):
+        """The Nova host name of Pacemaker node ``node``."""
+        return dict(self.host_map).get(node, node + self.host_suffix)
+
+    def workflow_input(self, node):
+        """The input of a run for the failure of ``node``."""
+        from instance_ha.hostmonitor import trigger
+
+        wf_input = trigger.workflow_input(self.nova_host(node),
+                                          self.on_shared_storage)
+        wf_input.update({k: json.loads(v) for k, v in self.recovery})
+        return wf_input
 
     def policy(self):
         from instance_ha.hostmonitor import decision
@@ -117,7 +138,63 @@ def from_environ(environ=None):
                               100),
         request_timeout=_integer("request_timeout",
                                  get("request_timeout", "10"), 1, 300),
+        host_map=_host_map(get("host_map")),
+        host_suffix=_host_suffix(get("host_suffix")),
+        recovery=_recovery(get, workflow),
     )
+
+
+def _host_map(text):
+    pairs = []
+    for item in _patterns(text):
+        node, sep, host = item.partition("=")
+        if not sep or not node or not host:
+            raise ConfigError(f"host_map item {item!r} is not NODE=HOST")
+        pairs.append((node, host))
+    if len({node for node, _ in pairs}) != len(pairs):
+        raise ConfigError("host_map names a node twice")
+    return tuple(pairs)
+
+
+def _host_suffix(text):
+    text = text.strip()
+    if text and not re.match(r"^[A-Za-z0-9.-]+$", text):
+        raise ConfigError(f"host_suffix={text!r} is not a domain suffix "
+                          "(e.g. .localdomain)")
+    return text
+
+
+# Agent parameter -> how its text becomes the workflow's input value.
+RECOVERY_PARAMETERS = {
+    "recovery_method": lambda text: text.strip(),
+    "reserved_hosts": lambda text: list(_patterns(text)),
+    "policy": json.loads,
+    "concurrency": int,
+}
+
+
+def _recovery(get, workflow):
+    """The recovery parameters given, checked as host_evacuate checks its
+    input (instance_ha.workflow_inputs): a bad one fails validate-all, not
+    the first real failure."""
+    from instance_ha import workflow_inputs
+
+    given = {}
+    for name, parse in RECOVERY_PARAMETERS.items():
+        text = get(name)
+        if not text:
+            continue
+        try:
+            given[name] = parse(text)
+        except ValueError:
+            raise ConfigError(f"{name}={text!r} cannot be read") from None
+    if given and workflow == DEFAULT_WORKFLOW:
+        found = workflow_inputs.problems(
+            DEFAULT_WORKFLOW, dict(given, search_opts={"host": "node"}))
+        if found:
+            raise ConfigError("; ".join(found))
+    return tuple((k, json.dumps(v, sort_keys=True))
+                 for k, v in sorted(given.items()))
 
 
 def check_local(config):

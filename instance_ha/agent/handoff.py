@@ -30,22 +30,27 @@ def attempt_of(host, fenced_at, execution_id_, limit=100):
     return None
 
 
-def body(host, fenced_at, attempt, workflow, on_shared_storage, origin):
+def body(host, fenced_at, attempt, workflow, on_shared_storage, origin,
+         wf_input=None):
+    """``host``: the Pacemaker node (the failure's identity);
+    ``wf_input``: the workflow's input (AgentConfig.workflow_input), by
+    default the node as Nova host with on_shared_storage."""
     description = trigger.description(host, fenced_at, origin)
     if attempt:
         description += f", attempt {attempt + 1}"
     return {
         "id": execution_id(host, fenced_at, attempt),
         "workflow_name": workflow,
-        "input": json.dumps(trigger.workflow_input(host,
-                                                   on_shared_storage)),
+        "input": json.dumps(wf_input or trigger.workflow_input(
+            host, on_shared_storage)),
         "description": description,
     }
 
 
 def start(client, host, fenced_at, attempt, workflow, on_shared_storage,
-          origin):
+          origin, wf_input=None):
     """The execution of this (failure, attempt): created, or the existing
     one.  Raises what python-mistralclient raises."""
     return client.executions._create("/executions", body(
-        host, fenced_at, attempt, workflow, on_shared_storage, origin))
+        host, fenced_at, attempt, workflow, on_shared_storage, origin,
+        wf_input))

@@ -173,7 +173,7 @@ def _hand_over(state, deps, verdict, records, trigger, store_module):
         client = deps.client()
         execution = handoff.start(client, host, fenced_at, 0,
                                   config.workflow, config.on_shared_storage,
-                                  deps.origin)
+                                  deps.origin, config.workflow_input(host))
     except Exception as exc:  # noqa: BLE001 - any client error: next time
         log.error("%s: could not start the evacuation workflow, will retry "
                   "at the next monitor: %s", host, _describe(exc))

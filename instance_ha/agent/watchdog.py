@@ -302,7 +302,8 @@ class Watchdog:
         fenced_at = datetime.datetime.fromisoformat(entry["fenced_at"])
         execution = handoff.start(
             self.client, entry["host"], fenced_at, attempt,
-            self.config.workflow, self.config.on_shared_storage, self.origin)
+            self.config.workflow, self.config.on_shared_storage, self.origin,
+            self.config.workflow_input(entry["host"]))
         entry.update(attempt=attempt, execution_id=execution.id,
                      fingerprint=None, outcome=None,
                      progress_at=self.clock().isoformat())

@@ -466,3 +466,31 @@ def test_two_hosts_failing_at_once_are_gated_each_on_its_own(agent):
     assert len(a.posts) == 4
     assert json.loads(a.posts[-1]["input"])["search_opts"] == \
         {"host": "rn2"}
+
+
+def test_node_names_map_to_nova_hosts_and_recovery_inputs_pass_on(agent):
+    a = agent(host_map="rn1=compute1.example.com rn9=x",
+              recovery_method="reserved_host", reserved_hosts="spare1 spare2",
+              policy='{"evacuate": "tagged"}', concurrency="20")
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    [body] = a.posts
+    # The failure keeps the Pacemaker node's name; Nova gets its own.
+    assert body["id"] == trigger.execution_id("rn1", FENCED_AT)
+    assert json.loads(body["input"]) == {
+        "search_opts": {"host": "compute1.example.com"},
+        "on_shared_storage": True, "recovery_method": "reserved_host",
+        "reserved_hosts": ["spare1", "spare2"],
+        "policy": {"evacuate": "tagged"}, "concurrency": 20}
+    # The watchdog's next run carries the same input.
+    a.client.executions.items[body["id"]].state = "ERROR"
+    a.clock.advance(10)
+    a.run()
+    assert json.loads(a.posts[-1]["input"]) == json.loads(body["input"])
+    assert a.posts[-1]["id"] != body["id"]
+
+
+def test_a_host_suffix_makes_the_nova_host_name(agent):
+    a = agent(host_suffix=".localdomain")
+    a.run(live("crm_mon_fencing_succeeded.xml"))
+    assert json.loads(a.posts[0]["input"])["search_opts"] == {
+        "host": "rn1.localdomain"}

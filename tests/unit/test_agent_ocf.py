@@ -182,6 +182,15 @@ def test_stop_and_probe_work_without_python(installed, rsctmp, tmp_path):
     ({"OCF_RESKEY_clouds_yaml": "relative.yaml"}, 6, "absolute path"),
     ({"OCF_RESKEY_clouds_yaml": "/nonexistent/clouds.yaml"}, 2,
      "No such file"),
+    ({"OCF_RESKEY_host_map": "rn1"}, 6, "is not NODE=HOST"),
+    ({"OCF_RESKEY_recovery_method": "fast"}, 6, "recovery_method must be "
+                                                "one of auto"),
+    ({"OCF_RESKEY_recovery_method": "reserved_host"}, 6,
+     "needs reserved_hosts"),
+    ({"OCF_RESKEY_policy": "{evacuate"}, 6, "policy='{evacuate' cannot be "
+                                            "read"),
+    ({"OCF_RESKEY_policy": '{"evacuate": "some"}'}, 6, "policy evacuate"),
+    ({"OCF_RESKEY_concurrency": "0"}, 6, "concurrency must be an integer"),
 ])
 def test_bad_parameters_give_the_ocf_code_and_an_exit_reason(
         installed, rsctmp, params, code, reason):
