@@ -15,7 +15,29 @@ class PortInUse(RuntimeError):
     """The child could not listen on its port."""
 
 
-class ServerProcess:
+class Child:
+    """A child process (``self.process``, a Popen) stopped by its PID."""
+
+    process = None
+
+    def stop(self, timeout=30.0):
+        """SIGTERM, then SIGKILL after ``timeout``; return the exit status."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.returncode
+
+    def kill(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+class ServerProcess(Child):
     """An embedded Mistral server child, stopped by its PID."""
 
     def __init__(self, workdir, port=None, host="127.0.0.1", extra_args=(),
@@ -106,22 +128,6 @@ class ServerProcess:
                 yield from (text for text in f if pid in text[:40])
         except FileNotFoundError:
             return
-
-    def stop(self, timeout=30.0):
-        """SIGTERM, then SIGKILL after ``timeout``; return the exit status."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return self.process.returncode
-
-    def kill(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
     def tail(self, lines=15):
         try:

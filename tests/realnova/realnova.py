@@ -18,7 +18,6 @@ member (see nova_server.parse_token).
 
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -66,7 +65,7 @@ def venv_python():
     return python
 
 
-class RealNova:
+class RealNova(server_process.Child):
     """One nova_server.py child, stopped by its PID."""
 
     def __init__(self, workdir, computes=("compute1", "compute2",
@@ -148,22 +147,6 @@ class RealNova:
                 if ready.get("pid") == self.process.pid:
                     return ready
         return None
-
-    def stop(self, timeout=20.0):
-        """SIGTERM, then SIGKILL after ``timeout``; the exit status."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return self.process.returncode
-
-    def kill(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
     def rss_kb(self):
         """The child's resident memory (kB), from /proc."""
