@@ -104,6 +104,8 @@ def _config(environ, log, stream, local=True):
     try:
         config = config_module.from_environ(environ)
         warnings = config_module.check_local(config) if local else []
+        if local:
+            _check_cloud(config)
     except config_module.ConfigError as exc:
         log.error("%s", exc)
         exit_reason(str(exc), environ, stream)
@@ -111,6 +113,20 @@ def _config(environ, log, stream, local=True):
     for warning in warnings:
         log.warning("%s", warning)
     return config, None
+
+
+def _check_cloud(config):
+    """The named cloud is in clouds.yaml (read, nothing sent): found now,
+    not at the first real failure."""
+    if not config.cloud:
+        return
+    from instance_ha import mistral_client
+
+    try:
+        mistral_client.keystone_session(config.cloud,
+                                        config.clouds_yaml or None)
+    except mistral_client.MistralError as exc:
+        raise config_module.ConfigError(str(exc).splitlines()[0]) from None
 
 
 def start(environ, log, stream=None):

@@ -183,6 +183,9 @@ def test_stop_and_probe_work_without_python(installed, rsctmp, tmp_path):
     ({"OCF_RESKEY_clouds_yaml": "/nonexistent/clouds.yaml"}, 2,
      "No such file"),
     ({"OCF_RESKEY_host_map": "rn1"}, 6, "is not NODE=HOST"),
+    ({"OCF_RESKEY_mistral_url": None, "OCF_RESKEY_cloud": "nosuchcloud",
+      "OS_CLIENT_CONFIG_FILE": "/dev/null"}, 6,
+     "cannot load Keystone credentials for Mistral (cloud nosuchcloud)"),
     ({"OCF_RESKEY_recovery_method": "fast"}, 6, "recovery_method must be "
                                                 "one of auto"),
     ({"OCF_RESKEY_recovery_method": "reserved_host"}, 6,
@@ -208,7 +211,9 @@ def test_bad_parameters_give_the_ocf_code_and_an_exit_reason(
 def test_clouds_yaml_readable_by_others_is_a_warning(installed, rsctmp,
                                                      tmp_path):
     clouds = tmp_path / "clouds.yaml"
-    clouds.write_text("clouds: {}\n")
+    clouds.write_text("clouds:\n  x:\n    auth_type: admin_token\n"
+                      "    auth: {endpoint: 'http://127.0.0.1:9/v2', "
+                      "token: t}\n")
     clouds.chmod(0o644)
     proc = run(installed["agent"], "validate-all", rsctmp,
                OCF_RESKEY_clouds_yaml=str(clouds),
