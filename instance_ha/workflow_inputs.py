@@ -140,11 +140,6 @@ def problems(workflow, given):
 
 def _host_evacuate_together(given):
     found = []
-    if (given.get("recovery_method", "auto") != "auto"
-            and not given.get("reserved_hosts")
-            and not given.get("reserved_hosts_aggregate")):
-        found.append(f"recovery_method {given['recovery_method']} needs "
-                     "reserved_hosts or reserved_hosts_aggregate")
     interval = given.get("poll_interval", 2)
     if interval > given.get("evacuation_timeout", 600):
         found.append("poll_interval must not exceed evacuation_timeout")

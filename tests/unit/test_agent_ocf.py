@@ -188,8 +188,8 @@ def test_stop_and_probe_work_without_python(installed, rsctmp, tmp_path):
      "cannot load Keystone credentials for Mistral (cloud nosuchcloud)"),
     ({"OCF_RESKEY_recovery_method": "fast"}, 6, "recovery_method must be "
                                                 "one of auto"),
-    ({"OCF_RESKEY_recovery_method": "reserved_host"}, 6,
-     "needs reserved_hosts"),
+    ({"OCF_RESKEY_reserved_hosts": "spare1 spare1"}, 6,
+     "reserved_hosts names a host twice"),
     ({"OCF_RESKEY_policy": "{evacuate"}, 6, "policy='{evacuate' cannot be "
                                             "read"),
     ({"OCF_RESKEY_policy": '{"evacuate": "some"}'}, 6, "policy evacuate"),
