@@ -16,7 +16,8 @@ class PortInUse(RuntimeError):
 
 
 class Child:
-    """A child process (``self.process``, a Popen) stopped by its PID."""
+    """A child process (``self.process``, a Popen, its output in
+    ``self.output_file``) stopped by its PID."""
 
     process = None
 
@@ -35,6 +36,15 @@ class Child:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    def tail(self, lines=15):
+        """The last lines of the child's output (``self.output_file``)."""
+        try:
+            with open(self.output_file, encoding="utf-8",
+                      errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
 
 
 class ServerProcess(Child):
@@ -129,13 +139,6 @@ class ServerProcess(Child):
         except FileNotFoundError:
             return
 
-    def tail(self, lines=15):
-        try:
-            with open(self.output_file, encoding="utf-8",
-                      errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
 
 
 def write_clouds_yaml(path, clouds):

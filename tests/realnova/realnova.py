@@ -156,13 +156,6 @@ class RealNova(server_process.Child):
                     return int(line.split()[1])
         return None
 
-    def tail(self, lines=20):
-        try:
-            with open(self.output_file, encoding="utf-8",
-                      errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
 
     # -- clouds.yaml -----------------------------------------------------
 
