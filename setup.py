@@ -32,6 +32,8 @@ def packages():
 MISTRAL_ACTIONS = [
     "instance_ha.pack_info = instance_ha.actions.pack_info:PackInfo",
     "instance_ha.check_input = instance_ha.actions.check_input:CheckInput",
+    ("instance_ha.check_fencing = "
+     "instance_ha.actions.check_fencing:CheckFencing"),
     ("instance_ha.service_force_down = "
      "instance_ha.actions.service_force_down:ServiceForceDown"),
     ("instance_ha.service_disable = "

@@ -3,6 +3,9 @@
 from instance_ha import nova_client
 from instance_ha.actions import base
 
+# Nova's os-services API takes a disabled_reason of at most 255 characters.
+DISABLED_REASON_MAX = 255
+
 
 class ServiceForceDown(base.NovaAction):
     """Mark the host's nova-compute forced down and disabled, with
@@ -11,7 +14,8 @@ class ServiceForceDown(base.NovaAction):
 
     def __init__(self, host, reason):
         self.host = host
-        self.reason = reason
+        self.reason = reason[:DISABLED_REASON_MAX] \
+            if isinstance(reason, str) else reason
 
     def check(self):
         base.require_text("host", self.host)

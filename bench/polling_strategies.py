@@ -23,6 +23,7 @@ import time
 
 import yaml
 
+from bench import trials
 from instance_ha import mistral_client
 from instance_ha import pack
 from instance_ha import server_process
@@ -80,6 +81,7 @@ def measure(client, db, workflow, args, clouds_yaml):
         execution = client.executions.create(
             workflow, workflow_input={
                 "search_opts": {"host": "compute1"},
+                "fencing": {"override": trials.BENCH_FENCING},
                 "concurrency": args.concurrency,
                 "poll_interval": args.interval})
         while execution.state in ("IDLE", "RUNNING"):

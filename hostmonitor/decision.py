@@ -134,6 +134,9 @@ class Verdict:
     # (or, proven by our own reads, when we saw it clean): the identity of
     # this failure.
     fenced_at: datetime.datetime | None = None
+    # failed_fenced only: fencing seen as lost-then-clean (infer_fencing),
+    # not read from a fence history.
+    inferred: bool = False
 
     def as_dict(self):
         return {"name": self.name, "type": self.type,
@@ -186,9 +189,9 @@ def assess(status, policy, memory=None, now=None):
 
 
 def _verdict(node, status, policy, memory):
-    def verdict(decision, reason, fenced_at=None):
+    def verdict(decision, reason, fenced_at=None, inferred=False):
         return Verdict(name=node.name, type=node.type, decision=decision,
-                       reason=reason, fenced_at=fenced_at)
+                       reason=reason, fenced_at=fenced_at, inferred=inferred)
 
     why_not = policy.not_managed(node, status.dc)
     if why_not:
@@ -239,7 +242,7 @@ def _fencing_verdict(node, status, memory, down, verdict, infer_fencing):
                 FAILED_FENCED,
                 f"{down}; seen lost (unclean) at {_t(lost_at)} and clean "
                 f"at {_t(clean_at)}: Pacemaker fenced it (no fence history "
-                "to read)", fenced_at=clean_at)
+                "to read)", fenced_at=clean_at, inferred=True)
         return verdict(FAILED_UNFENCED, f"{down}; no fence history to "
                        "confirm fencing"
                        + ("" if infer_fencing or not (lost_at and clean_at)

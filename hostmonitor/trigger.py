@@ -36,8 +36,11 @@ def description(host, fenced_at, origin):
             f"triggered by {origin}")
 
 
-def workflow_input(host, on_shared_storage):
+def workflow_input(host, on_shared_storage, node=None):
+    """``host``: the Nova host; ``node``: its Pacemaker node (default: the
+    same name), which the workflow finds fenced before it acts."""
     return {"search_opts": {"host": host},
+            "fencing": {"node": node or host},
             "on_shared_storage": bool(on_shared_storage)}
 
 

@@ -1,23 +1,60 @@
-"""Safety rule 1 for a manual evacuation: Pacemaker must show the host
-offline AND fenced after it went down, in a partition with quorum."""
+"""Safety rule 1 for any evacuation: Pacemaker must show the host offline
+AND fenced after it went down, in a partition with quorum, now.
+
+The same gate for every path: the host_evacuate workflow's first step
+(actions/check_fencing.py, on the executor), the CLI's early check and the
+agent's watchdog (through hostmonitor's decision)."""
+
+import os
 
 from instance_ha import hostmonitor
 
+# On the executor, where the workflow reads Pacemaker: the tools' paths
+# come from the executor's environment, never from an execution's input.
+CRM_MON_ENV = "INSTANCE_HA_CRM_MON"
+STONITH_ADMIN_ENV = "INSTANCE_HA_STONITH_ADMIN"
 
-def refusal(host, status):
-    """Why ``host`` must not be evacuated now, or None when it may be.
 
-    The operator named the host, so it counts as a managed compute
+class Refused(Exception):
+    """Fencing is not confirmed; the message says why, in one line."""
+
+
+def confirm(node, status):
+    """The failed_fenced Verdict of ``node`` in ``status``; Refused when
+    it must not be evacuated now.
+
+    The node is named by the caller, so it counts as a managed compute
     whatever its node type, and the mass-failure hold (which exists for
     automatic action) does not apply; quorum and fencing do."""
-    policy = hostmonitor.Policy(computes=(host,), threshold_percent=100)
+    policy = hostmonitor.Policy(computes=(node,), threshold_percent=100)
     assessment = hostmonitor.assess(status, policy)
     if not assessment.quorum:
-        return "this cluster partition has no quorum"
-    verdict = assessment.verdict(host)
+        raise Refused("this cluster partition has no quorum")
+    verdict = assessment.verdict(node)
     if verdict is None:
-        return f"Pacemaker has no node named {host}"
+        raise Refused(f"Pacemaker has no node named {node}")
     if verdict.decision != "failed_fenced":
-        return (f"Pacemaker does not show {host} fenced "
-                f"({verdict.decision}: {verdict.reason})")
+        raise Refused(f"Pacemaker does not show {node} fenced "
+                      f"({verdict.decision}: {verdict.reason})")
+    return verdict
+
+
+def refusal(node, status):
+    """Why ``node`` must not be evacuated now, or None when it may be."""
+    try:
+        confirm(node, status)
+    except Refused as exc:
+        return str(exc)
     return None
+
+
+def read_cluster(environ=os.environ):
+    """The live cluster, read with the tools this process is configured
+    for (ClusterReadError when it cannot be read)."""
+    from instance_ha.hostmonitor import crm_mon
+    from instance_ha.hostmonitor import fencing
+
+    return crm_mon.read_cluster(
+        crm_mon=environ.get(CRM_MON_ENV) or crm_mon.CRM_MON,
+        stonith_admin=environ.get(STONITH_ADMIN_ENV)
+        or fencing.STONITH_ADMIN)

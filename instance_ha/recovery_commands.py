@@ -1,11 +1,13 @@
 """Operator commands that start and follow recoveries: evacuate,
 restart-instance, status."""
 
+import json
 import time
 
 import click
 
 from instance_ha import cli_common
+from instance_ha import workflow_inputs
 
 TERMINAL = ("SUCCESS", "ERROR", "CANCELLED")
 
@@ -21,49 +23,83 @@ TERMINAL = ("SUCCESS", "ERROR", "CANCELLED")
 @click.option("--wait", is_flag=True,
               help="Follow the recovery until it ends; exit 1 unless every "
                    "VM was moved or skipped.")
-@click.option("--fence-check/--no-fence-check", default=True,
-              show_default=True,
-              help="Ask Pacemaker (crm_mon) first and refuse unless HOST is "
-                   "offline and fenced.  --no-fence-check only for a host "
-                   "Pacemaker does not manage that you have powered off "
-                   "yourself.")
+@click.option("--pacemaker-node", metavar="NODE",
+              help="HOST's name in Pacemaker, where it differs from Nova's. "
+                   " [default: HOST]")
+@click.option("--fencing-override", metavar="WHY",
+              help="Evacuate without Pacemaker's word, for a host it does "
+                   "not manage that you know is powered off: WHY (10 to "
+                   f"{workflow_inputs.MAX_OVERRIDE_REASON} characters) goes "
+                   "into the recovery's input, its output and Nova's "
+                   "disabled reason.")
 @cli_common.mistral_options
-def evacuate(host, shared_storage, concurrency, wait, fence_check,
-             mistral_url, os_cloud, clouds_yaml):
+def evacuate(host, shared_storage, concurrency, wait, pacemaker_node,
+             fencing_override, mistral_url, os_cloud, clouds_yaml):
     """Recover the VMs of HOST, a compute host that is down and FENCED.
 
-    Starts instance_ha.host_evacuate and prints its execution id.  The
-    workflow forces HOST's nova-compute service down: never run this for
-    a host that may still be running its VMs.  A recovery already running
-    for HOST is shown instead of starting a second one.
+    Starts instance_ha.host_evacuate and prints its execution id, then
+    what its first step found: Pacemaker (read where Mistral runs its
+    actions) shows HOST fenced, or the run refused and changed nothing
+    (exit 1).  A recovery already running for HOST is shown instead of
+    starting a second one.
     """
     from instance_ha import recovery_status
 
-    if fence_check:
-        _require_fenced(host)
+    fencing = {"node": pacemaker_node} if pacemaker_node else {}
+    if fencing_override is not None:
+        if pacemaker_node:
+            raise click.UsageError("--pacemaker-node and --fencing-override "
+                                   "exclude each other")
+        fencing = {"override": fencing_override}
+    wf_input = {"search_opts": {"host": host}, "fencing": fencing,
+                "on_shared_storage": shared_storage,
+                "concurrency": concurrency}
+    found = workflow_inputs.problems(recovery_status.HOST_WORKFLOW, wf_input)
+    if found:
+        raise click.UsageError("; ".join(found))
     client = cli_common.connect(mistral_url, os_cloud, clouds_yaml)
     with cli_common.mistral_errors():
         running = [e for e in client.executions.list(
             workflow_name=recovery_status.HOST_WORKFLOW, state="RUNNING")
             if _host_of(e) == host]
         if running:
-            execution = running[0]
             click.echo(f"a recovery of {host} is already running: "
-                       f"{execution.id}")
+                       f"{running[0].id}")
+            execution = running[0]
         else:
             execution = client.executions.create(
-                recovery_status.HOST_WORKFLOW,
-                workflow_input={"search_opts": {"host": host},
-                                "on_shared_storage": shared_storage,
-                                "concurrency": concurrency},
+                recovery_status.HOST_WORKFLOW, workflow_input=wf_input,
                 description=f"evacuate {host} (manual: instance-ha "
                             "evacuate)")
             click.echo(execution.id)
+            click.echo(f"fencing: {_fencing_decision(client, execution)}")
     if wait:
         recovery = follow(client, execution.id)
         print_table(recovery)
         if recovery.state != "SUCCESS":
             raise click.exceptions.Exit(1)
+
+
+def _fencing_decision(client, execution, timeout=120, interval=0.5):
+    """What the run's confirm_fencing step found; ClickException (exit 1)
+    when the run refused."""
+    deadline = time.monotonic() + timeout
+    while True:
+        execution = client.executions.get(execution.id)
+        if execution.state == "ERROR":
+            raise click.ClickException(execution.state_info or "the "
+                                       "recovery failed before its first "
+                                       "step")
+        for task in client.tasks.list(workflow_execution_id=execution.id):
+            if task.name == "confirm_fencing" and task.state == "SUCCESS":
+                published = task.published
+                if isinstance(published, str):
+                    published = json.loads(published or "{}")
+                return published["fenced"]["summary"]
+        if time.monotonic() > deadline:
+            return (f"not decided after {timeout} s (see instance-ha "
+                    f"status {execution.id})")
+        time.sleep(interval)
 
 
 @click.command("restart-instance")
@@ -141,25 +177,7 @@ def print_table(recovery):
     click.echo(", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
-def _require_fenced(host):
-    from instance_ha import fence_gate
-    from instance_ha import hostmonitor
-
-    try:
-        status = hostmonitor.read_cluster()
-    except hostmonitor.ClusterReadError as exc:
-        raise click.ClickException(
-            f"cannot confirm with Pacemaker that {host} is fenced: {exc}; "
-            "nothing was started") from exc
-    reason = fence_gate.refusal(host, status)
-    if reason:
-        raise click.ClickException(
-            f"refusing to evacuate {host}: {reason}; nothing was started")
-
-
 def _host_of(execution):
-    import json
-
     wf_input = execution.input
     if isinstance(wf_input, str):
         wf_input = json.loads(wf_input or "{}")

@@ -9,6 +9,9 @@ POLICY_KEYS = ("evacuate", "metadata_key", "flavor_extra_spec",
                "image_property", "error_servers")
 MAX_CONCURRENCY = 1000
 MAX_SECONDS = 86400
+# An override's reason goes into Nova's disabled reason (255 characters
+# in all) after the recovery's own words.
+MAX_OVERRIDE_REASON = 120
 
 
 def _text(value):
@@ -95,10 +98,38 @@ def policy(value):
     return None
 
 
+def fencing(value):
+    """{} or {"node": N}: the workflow asks Pacemaker (on the executor)
+    whether node N (default: the Nova host) is fenced; {"override":
+    "why"}: the operator vouches for it, and it says so everywhere."""
+    if not isinstance(value, dict):
+        return ('must be {} or {"node": "<Pacemaker node>"} (fencing '
+                'checked with Pacemaker) or {"override": "<why the host '
+                'is known to be off>"}')
+    unknown = sorted(set(value) - {"node", "override"})
+    if unknown:
+        return (f"has unknown keys {', '.join(unknown)} (known: node, "
+                "override)")
+    if "node" in value and "override" in value:
+        return "takes node or override, not both"
+    if "node" in value and not _text(value["node"]):
+        return "node must be a non-empty string"
+    if "override" in value:
+        reason = value["override"]
+        if not _text(reason) or len(reason.strip()) < 10:
+            return ("override must say why the host is known to be off "
+                    "(at least 10 characters)")
+        if len(reason) > MAX_OVERRIDE_REASON:
+            return (f"override must be at most {MAX_OVERRIDE_REASON} "
+                    "characters")
+    return None
+
+
 # workflow -> input -> check (None: fine, else what is wrong with it).
 RULES = {
     "instance_ha.host_evacuate": {
         "search_opts": host_search,
+        "fencing": fencing,
         "on_shared_storage": true_false_or_null,
         "recovery_method": one_of(*RECOVERY_METHODS),
         "reserved_hosts": host_names,

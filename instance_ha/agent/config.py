@@ -53,12 +53,19 @@ class AgentConfig:
         """The Nova host name of Pacemaker node ``node``."""
         return dict(self.host_map).get(node, node + self.host_suffix)
 
-    def workflow_input(self, node):
-        """The input of a run for the failure of ``node``."""
+    def workflow_input(self, node, verdict=None):
+        """The input of a run for the failure of ``node``.  The workflow
+        checks with Pacemaker that ``node`` is fenced; a fencing this
+        agent only inferred (``infer_fencing``) cannot be checked so, and
+        goes as an override that says so (Nova's disabled reason too)."""
         from instance_ha.hostmonitor import trigger
 
         wf_input = trigger.workflow_input(self.nova_host(node),
-                                          self.on_shared_storage)
+                                          self.on_shared_storage, node)
+        if verdict is not None and verdict.inferred:
+            wf_input["fencing"] = {"override": (
+                f"fencing of {node} inferred by the agent (seen lost, "
+                "then clean; no fence history)")}
         wf_input.update({k: json.loads(v) for k, v in self.recovery})
         return wf_input
 

@@ -29,6 +29,7 @@ import random
 import threading
 import time
 
+import fake_pacemaker
 import yaml
 
 from instance_ha import state_table
@@ -128,6 +129,14 @@ RANDOM_METHODS = (("auto", False),) * 13 + (("reserved_host", False),) * 5 \
 # 4 the reserved host enabled; 5 released (disabled again with the
 # reason), when no VM used it.
 SERVICE_UPDATES = {"auto": 1, "reserved_host": 4, "refused": 5}
+
+
+def pacemaker(workdir):
+    """The cluster the executors read (tests/fake_pacemaker.py): the
+    failed host fenced, as the agent's still_fenced gate sees it."""
+    fake = fake_pacemaker.FakePacemaker(os.path.join(workdir, "pacemaker"))
+    fake.show(node=FAILED_HOST)
+    return fake
 
 
 def still_fenced(entry):
@@ -334,8 +343,8 @@ def recovery_method(point):
         return
     original = trigger.workflow_input
 
-    def workflow_input(host, on_shared_storage):
-        return dict(original(host, on_shared_storage),
+    def workflow_input(host, on_shared_storage, node=None):
+        return dict(original(host, on_shared_storage, node),
                     recovery_method=point.method,
                     reserved_hosts=[RESERVED_HOST])
 

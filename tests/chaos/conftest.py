@@ -50,7 +50,8 @@ class EmbeddedDeployment:
     def _new_server(self):
         return server_process.ServerProcess(
             self.workdir, env={"OS_CLOUD": "simcloud",
-                               "OS_CLIENT_CONFIG_FILE": self.clouds_yaml})
+                               "OS_CLIENT_CONFIG_FILE": self.clouds_yaml,
+                               **chaos_harness.pacemaker(self.workdir).env})
 
     def start(self):
         # Ready means our child logged its ready line (ServerProcess): an

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 
+import chaos_harness
 import pymysql
 
 from instance_ha import embedded
@@ -254,7 +255,8 @@ class DistributedDeployment:
 
     def _env(self):
         return {**os.environ, "OS_CLOUD": "simcloud",
-                "OS_CLIENT_CONFIG_FILE": self.clouds_yaml}
+                "OS_CLIENT_CONFIG_FILE": self.clouds_yaml,
+                **chaos_harness.pacemaker(self.workdir).env}
 
     def start(self):
         _sql(f"CREATE DATABASE `{self.db}` CHARACTER SET utf8mb4")

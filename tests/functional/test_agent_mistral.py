@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import time
 
+import fake_pacemaker
 import pytest
 
 from instance_ha import mistral_client
@@ -42,8 +43,11 @@ def cloud_and_mistral():
             {"name": "rn2"}]})).start()
     clouds_yaml = server_process.write_clouds_yaml(
         os.path.join(workdir, "clouds.yaml"), sim.clouds())
+    pacemaker = fake_pacemaker.FakePacemaker(os.path.join(workdir, "pcmk"))
+    pacemaker.show(node="rn1")
     server = server_process.ServerProcess(
-        workdir, env=server_process.cloud_env(clouds_yaml))
+        workdir, env=dict(server_process.cloud_env(clouds_yaml),
+                          **pacemaker.env))
     try:
         server.start()
         client = mistral_client.connect(mistral_url=server.url)

@@ -4,6 +4,7 @@ cloud."""
 
 import subprocess
 
+import fake_pacemaker
 import pytest
 
 from instance_ha import server_process
@@ -32,11 +33,12 @@ def test_evacuate_wait_prints_the_id_progress_and_table(cloud):
                                            "vm_state": "stopped",
                                            "power_state": 4}])
     sim.cloud.kill_host("compute1")
-    result = cli("evacuate", "compute1", "--no-fence-check", "--wait",
-                 url=url_of(cloud))
+    result = cli("evacuate", "compute1", "--wait", url=url_of(cloud))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     execution_id = lines[0]
+    assert lines[1] == ("fencing: Pacemaker: compute1 fenced at "
+                        "2026-11-21T06:19:38+00:00")
     execution = cloud.client.executions.get(execution_id)
     assert execution.state == "SUCCESS"
     assert "compute1" in execution.description
@@ -51,12 +53,10 @@ def test_evacuate_wait_prints_the_id_progress_and_table(cloud):
 def test_evacuate_of_a_host_already_being_recovered_starts_nothing(cloud):
     sim = cloud(servers=[{"name": "web"}], evacuation_time=3.0)
     sim.cloud.kill_host("compute1")
-    first = cli("evacuate", "compute1", "--no-fence-check",
-                url=url_of(cloud))
+    first = cli("evacuate", "compute1", url=url_of(cloud))
     assert first.returncode == 0, first.stderr
-    execution_id = first.stdout.strip()
-    second = cli("evacuate", "compute1", "--no-fence-check",
-                url=url_of(cloud))
+    execution_id = first.stdout.splitlines()[0]
+    second = cli("evacuate", "compute1", url=url_of(cloud))
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == (
         f"a recovery of compute1 is already running: {execution_id}")
@@ -71,8 +71,7 @@ def test_status_lists_recent_recoveries_and_reports_failures(cloud):
     (bad,) = sim.cloud.servers_on("compute1")
     sim.cloud.faults.add("evacuate", server=bad.id, outcome="error")
     sim.cloud.kill_host("compute1")
-    result = cli("evacuate", "compute1", "--no-fence-check", "--wait",
-                 url=url_of(cloud))
+    result = cli("evacuate", "compute1", "--wait", url=url_of(cloud))
     assert result.returncode == 1
     execution_id = result.stdout.splitlines()[0]
     assert "1 failed" in result.stdout
@@ -86,18 +85,50 @@ def test_status_lists_recent_recoveries_and_reports_failures(cloud):
     assert "1 VM(s) not recovered" in shown.stdout
 
 
-def test_evacuate_refuses_a_host_pacemaker_does_not_show_fenced(cloud):
-    """No cluster here (or one without compute1): nothing may start."""
-    cloud(servers=[{"name": "web"}])
+@pytest.mark.parametrize("shown", [fake_pacemaker.ONLINE, None])
+def test_evacuate_refuses_a_host_pacemaker_does_not_show_fenced(cloud,
+                                                                shown):
+    """Pacemaker (where the workflow runs) shows compute1 up, or cannot be
+    read: the run refuses at its first step, the command exits 1 and Nova
+    gets no change."""
+    sim = cloud(servers=[{"name": "web"}])
+    if shown:
+        cloud.pacemaker.show(shown, node="compute1")
+    else:
+        cloud.pacemaker.unreadable()
     result = cli("evacuate", "compute1", url=url_of(cloud))
     assert result.returncode == 1
-    assert ("cannot confirm with Pacemaker that compute1 is fenced"
-            in result.stderr
-            or "refusing to evacuate compute1" in result.stderr)
-    assert "nothing was started" in result.stderr
+    assert "Error: refusing to evacuate compute1: " in result.stderr
+    assert "nothing was changed" in result.stderr
     assert "Traceback" not in result.stderr
-    assert cloud.client.executions.list(
-        workflow_name="instance_ha.host_evacuate", state="RUNNING") == []
+    assert not sim.cloud.hosts["compute1"].service.forced_down
+    assert sim.cloud.calls.accepted_evacuations() == {}
+
+
+def test_evacuate_with_an_override_says_so_in_nova(cloud):
+    sim = cloud(servers=[{"name": "web"}])
+    cloud.pacemaker.show(fake_pacemaker.ONLINE, node="compute1")
+    sim.cloud.kill_host("compute1")
+    why = "not in Pacemaker; powered off by hand"
+    result = cli("evacuate", "compute1", "--fencing-override", why,
+                 "--wait", url=url_of(cloud))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == (
+        f"fencing: fencing NOT checked, operator override: {why}")
+    assert sim.cloud.hosts["compute1"].service.disabled_reason.endswith(why)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--fencing-override", "off"], "fencing override must say why"),
+    (["--fencing-override", "powered off by hand", "--pacemaker-node", "n"],
+     "exclude each other"),
+])
+def test_evacuate_checks_its_input_before_calling_mistral(args, words):
+    url = f"http://127.0.0.1:{server_process.free_port()}/v2"
+    result = cli("evacuate", "compute1", *args, url=url)
+    assert result.returncode == 2
+    assert words in result.stderr
+    assert "connection refused" not in result.stderr
 
 
 def test_restart_instance_starts_the_workflow(cloud):
@@ -120,7 +151,7 @@ def test_status_of_an_unknown_execution_is_a_clear_error(cloud):
 
 def test_commands_refuse_an_unreachable_mistral():
     url = f"http://127.0.0.1:{server_process.free_port()}/v2"
-    for args in (("evacuate", "compute1", "--no-fence-check"), ("status",),
+    for args in (("evacuate", "compute1"), ("status",),
                  ("restart-instance", "x")):
         result = cli(*args, url=url)
         assert result.returncode == 1, args

@@ -8,6 +8,8 @@ import datetime
 import logging
 import sqlite3
 
+import fake_pacemaker
+
 from instance_ha.agent import config as config_module
 from instance_ha.agent import handoff
 from instance_ha.agent import watchdog
@@ -34,8 +36,11 @@ def test_a_with_items_task_left_running_is_restarted(
                   {"name": "compute2"}]})
     clouds = tmp_path / "clouds.yaml"
     server_process.write_clouds_yaml(clouds, sim.clouds())
+    pacemaker = fake_pacemaker.FakePacemaker(str(tmp_path / "pacemaker"))
+    pacemaker.show(node="compute1")
     server = server_process.ServerProcess(
-        str(tmp_path), env=server_process.cloud_env(str(clouds)))
+        str(tmp_path), env=dict(server_process.cloud_env(str(clouds)),
+                                **pacemaker.env))
     server.start()
     try:  # stopped, then killed, by its PID whatever happens
         client = mistral_client.connect(mistral_url=server.url)

@@ -6,6 +6,7 @@ mutations the recovery sent for it (from the simulator's call log)."""
 import json
 import time
 
+import fake_pacemaker
 import pytest
 
 from instance_ha import server_process
@@ -102,6 +103,79 @@ def test_force_down_comes_first_with_a_reason(cloud):
     updates = sim.cloud.calls.calls(operation="services.update")
     first_evacuate = sim.cloud.calls.calls(operation="evacuate")[0]
     assert updates and updates[0].time <= first_evacuate.time
+
+
+def nova_changes(sim):
+    return [c for c in sim.cloud.calls.calls()
+            if c.method in ("POST", "PUT", "DELETE")
+            and not c.operation.startswith("keystone.")]
+
+
+def test_fencing_confirmed_by_pacemaker_is_in_nova_and_the_output(cloud):
+    sim, vm = one_vm(cloud, vm_state="active")
+    execution, output = evacuate_host(cloud)
+    assert execution.state == "SUCCESS", execution.state_info
+    # tests/unit/hostmonitor/fixtures/live/crm_mon_rn1_fenced.xml
+    fenced_at = "2026-11-21T06:19:38+00:00"
+    assert output["fencing"]["checked_by"] == "pacemaker"
+    assert output["fencing"]["node"] == "compute1"
+    assert output["fencing"]["fenced_at"] == fenced_at
+    assert sim.cloud.hosts["compute1"].service.disabled_reason.endswith(
+        f"; Pacemaker: compute1 fenced at {fenced_at}")
+
+
+def test_pacemaker_node_named_apart_from_the_nova_host(cloud):
+    sim, vm = one_vm(cloud, vm_state="active")
+    cloud.pacemaker.show(fake_pacemaker.FENCED, node="rn1")
+    execution, output = evacuate_host(cloud, fencing={"node": "rn1"})
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["fencing"]["node"] == "rn1"
+    assert vm.host != "compute1"
+
+
+@pytest.mark.parametrize("fixture, why", [
+    (fake_pacemaker.ONLINE, "Pacemaker does not show compute1 fenced "
+                            "(online"),
+    (fake_pacemaker.UNCLEAN, "Pacemaker does not show compute1 fenced "
+                             "(failed_unfenced"),
+    (None, "cannot read Pacemaker on this executor"),
+])
+def test_a_host_pacemaker_does_not_show_fenced_is_left_alone(
+        cloud, fixture, why):
+    """The README's own example, from the Mistral API: nothing changes in
+    Nova, whatever Nova says of the host's service."""
+    sim, vm = one_vm(cloud, vm_state="active")
+    if fixture:
+        cloud.pacemaker.show(fixture, node="compute1")
+    else:
+        cloud.pacemaker.unreadable()
+    execution, output = evacuate_host(cloud)
+    assert execution.state == "ERROR"
+    assert execution.state_info.startswith(
+        "refusing to evacuate compute1: " + why), execution.state_info
+    assert "Traceback" not in execution.state_info
+    assert nova_changes(sim) == []
+    service = sim.cloud.hosts["compute1"].service
+    assert not service.forced_down and not service.disabled
+    assert output["fencing"] is None
+
+
+def test_an_operator_override_shows_in_input_output_and_nova(cloud):
+    sim, vm = one_vm(cloud, vm_state="active")
+    cloud.pacemaker.show(fake_pacemaker.ONLINE, node="compute1")
+    why = "compute1 powered off at its PDU, ticket 4711"
+    execution, output = evacuate_host(cloud, fencing={"override": why})
+    assert execution.state == "SUCCESS", execution.state_info
+    assert json.loads(execution.input)["fencing"] == {"override": why}
+    assert output["fencing"] == {
+        "checked_by": "operator override", "node": None, "fenced_at": None,
+        "override": why,
+        "summary": f"fencing NOT checked, operator override: {why}"}
+    reason = sim.cloud.hosts["compute1"].service.disabled_reason
+    assert reason.endswith(f"; fencing NOT checked, operator override: "
+                           f"{why}")
+    assert "fenced at" not in reason
+    assert vm.host != "compute1"
 
 
 def test_error_vm_is_skipped_by_default_and_left_alone(cloud):
@@ -534,6 +608,13 @@ def test_no_valid_host_then_capacity_back_recovers_every_vm(cloud):
      "search_opts"),
     ("instance_ha.host_evacuate", {"on_shared_storage": "yes"},
      "on_shared_storage"),
+    ("instance_ha.host_evacuate", {"fencing": {"override": " "}},
+     "fencing override"),
+    ("instance_ha.host_evacuate", {"fencing": {"skip": True}}, "fencing"),
+    ("instance_ha.host_evacuate",
+     {"fencing": {"node": "rn1", "override": "powered off at the PDU"}},
+     "fencing"),
+    ("instance_ha.host_evacuate", {"fencing": "none"}, "fencing"),
     ("instance_ha.instance_restart", {"server": "", "window": "x"},
      "server"),
     ("instance_ha.process_down", {"host": ["compute1"]}, "host"),
@@ -554,10 +635,7 @@ def test_a_bad_input_changes_nothing_in_nova(cloud, workflow, wf_input,
     assert "\n" not in execution.state_info
     assert "Traceback" not in execution.state_info
     assert len(execution.state_info) < 400, execution.state_info
-    changed = [c for c in sim.cloud.calls.calls()
-               if c.method in ("POST", "PUT", "DELETE")
-               and not c.operation.startswith("keystone.")]
-    assert changed == []
+    assert nova_changes(sim) == []
     (vm,) = sim.cloud.servers_on("compute1")
     assert not vm.locked
     assert not sim.cloud.hosts["compute1"].service.forced_down

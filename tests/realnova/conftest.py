@@ -8,6 +8,7 @@ import json
 import os
 import time
 
+import fake_pacemaker
 import pytest
 import realnova
 
@@ -47,11 +48,13 @@ def nova_cloud(real_nova):
 class MistralOnNova:
     """The session's embedded Mistral and the Nova its actions act on."""
 
-    def __init__(self, client, server, nova, clouds_yaml):
+    def __init__(self, client, server, nova, clouds_yaml, pacemaker):
         self.client = client
         self.server = server
         self.nova = nova
         self.clouds_yaml = clouds_yaml
+        # What host_evacuate's confirm_fencing reads (tests/fake_pacemaker).
+        self.pacemaker = pacemaker
 
     def run(self, workflow, wf_input, timeout=180):
         """Run a workflow to its end: (execution, decoded output)."""
@@ -81,12 +84,14 @@ def realnova_mistral(real_nova, tmp_path_factory):
     PID at the end."""
     workdir = tmp_path_factory.mktemp("realnova-mistral")
     clouds = real_nova.write_clouds_yaml(str(workdir / "clouds.yaml"))
+    pacemaker = fake_pacemaker.FakePacemaker(str(workdir / "pacemaker"))
     server = server_process.ServerProcess(
-        str(workdir), env=real_nova.cloud_env(clouds))
+        str(workdir), env=dict(real_nova.cloud_env(clouds),
+                               **pacemaker.env))
     try:
         server.start()
         yield MistralOnNova(mistral_client.connect(mistral_url=server.url),
-                            server, real_nova, clouds)
+                            server, real_nova, clouds, pacemaker)
     finally:
         server.stop(timeout=20)
         server.kill()

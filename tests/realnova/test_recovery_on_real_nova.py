@@ -57,6 +57,7 @@ def fail_host(nova, host="compute1"):
 def evacuate_host(mistral, host="compute1", timeout=300, **wf_input):
     # Polls every 0.5 s but for the request count, which uses the default.
     wf_input.setdefault("poll_interval", 0.5)
+    mistral.pacemaker.show(node=host)
     return mistral.run("instance_ha.host_evacuate",
                        {"search_opts": {"host": host}, **wf_input},
                        timeout=timeout)

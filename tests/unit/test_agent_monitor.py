@@ -228,6 +228,7 @@ def test_fenced_host_starts_one_execution_with_the_failure_id(agent):
     assert body["id"] == trigger.execution_id("rn1", FENCED_AT)
     assert body["workflow_name"] == "instance_ha.host_evacuate"
     assert json.loads(body["input"]) == {"search_opts": {"host": "rn1"},
+                                         "fencing": {"node": "rn1"},
                                          "on_shared_storage": True}
     assert "password" not in json.dumps(body).lower()
     record = a.store.records["rn1"]
@@ -478,6 +479,7 @@ def test_node_names_map_to_nova_hosts_and_recovery_inputs_pass_on(agent):
     assert body["id"] == trigger.execution_id("rn1", FENCED_AT)
     assert json.loads(body["input"]) == {
         "search_opts": {"host": "compute1.example.com"},
+        "fencing": {"node": "rn1"},
         "on_shared_storage": True, "recovery_method": "reserved_host",
         "reserved_hosts": ["spare1", "spare2"],
         "policy": {"evacuate": "tagged"}, "concurrency": 20}

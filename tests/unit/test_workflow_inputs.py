@@ -5,7 +5,8 @@ import pytest
 from instance_ha import workflow_inputs
 
 HOST_EVACUATE = "instance_ha.host_evacuate"
-DEFAULTS = {"search_opts": {"host": "compute1"}, "on_shared_storage": None,
+DEFAULTS = {"search_opts": {"host": "compute1"}, "fencing": {},
+            "on_shared_storage": None,
             "recovery_method": "auto", "reserved_hosts": [],
             "reserved_hosts_aggregate": None, "policy": {},
             "concurrency": 10, "evacuation_timeout": 600,
@@ -14,6 +15,9 @@ DEFAULTS = {"search_opts": {"host": "compute1"}, "on_shared_storage": None,
 
 def test_the_defaults_are_valid():
     assert workflow_inputs.problems(HOST_EVACUATE, DEFAULTS) == []
+    for fencing in ({"node": "rn1"}, {"override": "powered off at the PDU"}):
+        assert workflow_inputs.problems(
+            HOST_EVACUATE, dict(DEFAULTS, fencing=fencing)) == []
     assert workflow_inputs.problems("instance_ha.instance_restart", {
         "server": "abc", "max_restarts": 3, "window": 3600}) == []
     assert workflow_inputs.problems("instance_ha.process_down", {
@@ -54,6 +58,15 @@ def test_the_defaults_are_valid():
     ("policy", {"error_servers": "keep"}, "policy error_servers must be "
                                           "one of skip, evacuate"),
     ("policy", [], "policy must be a dict"),
+    ("fencing", None, "fencing must be {} or"),
+    ("fencing", {"skip": True}, "fencing has unknown keys skip (known: "
+                                "node, override)"),
+    ("fencing", {"node": ""}, "fencing node must be a non-empty string"),
+    ("fencing", {"node": "rn1", "override": "powered off at the PDU"},
+     "fencing takes node or override, not both"),
+    ("fencing", {"override": "off"}, "fencing override must say why"),
+    ("fencing", {"override": "x" * 121}, "fencing override must be at most "
+                                         "120 characters"),
 ])
 def test_each_bad_input_is_named(name, value, message):
     found = workflow_inputs.problems(HOST_EVACUATE,

@@ -48,7 +48,8 @@ def test_trigger_posts_the_workflow_with_its_id(fake_mistral, client):
     assert body["id"] == execution.id
     assert body["workflow_name"] == "instance_ha.host_evacuate"
     assert json.loads(body["input"]) == {
-        "search_opts": {"host": "rn1"}, "on_shared_storage": False}
+        "search_opts": {"host": "rn1"}, "fencing": {"node": "rn1"},
+        "on_shared_storage": False}
     assert body["description"].startswith(
         "instance-ha: evacuate host rn1 (fenced 2026-11-21T06:22:27+00:00)")
     assert "hostmonitor on cn1" in body["description"]

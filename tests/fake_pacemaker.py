@@ -1,0 +1,66 @@
+"""Pacemaker as a test shows it to an executor: ``crm_mon`` and
+``stonith_admin`` scripts that print XML captured from a live cluster
+(tests/unit/hostmonitor/fixtures/live), with the failed node renamed to
+the simulated cloud's host.  The embedded Mistral gets them through
+fence_gate's environment variables, so host_evacuate's confirm_fencing
+step runs its real check on real Pacemaker output."""
+
+import os
+import re
+import stat
+
+from instance_ha import fence_gate
+
+LIVE = os.path.join(os.path.dirname(__file__), "unit", "hostmonitor",
+                    "fixtures", "live")
+FENCED = "crm_mon_rn1_fenced.xml"       # rn1 offline, rebooted by cn1
+ONLINE = "crm_mon_all_online.xml"       # nothing failed
+UNCLEAN = "crm_mon_rn1_unclean.xml"     # rn1 lost, not fenced yet
+
+CRM_MON = """#!/bin/sh
+# crm_mon as a test set it: the XML in crm_mon.xml beside this script.
+exec cat "$(dirname "$0")/crm_mon.xml"
+"""
+STONITH_ADMIN = """#!/bin/sh
+echo "stonith_admin: the fencer of this test does not answer" >&2
+exit 102
+"""
+
+
+class FakePacemaker:
+    def __init__(self, directory):
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self.crm_mon = self._script("crm_mon", CRM_MON)
+        self.stonith_admin = self._script("stonith_admin", STONITH_ADMIN)
+
+    @property
+    def env(self):
+        """The environment of the executor that reads this cluster."""
+        return {fence_gate.CRM_MON_ENV: self.crm_mon,
+                fence_gate.STONITH_ADMIN_ENV: self.stonith_admin}
+
+    def show(self, fixture=FENCED, node="compute1"):
+        """From now on crm_mon prints ``fixture`` with rn1 as ``node``."""
+        with open(os.path.join(LIVE, fixture), encoding="utf-8") as f:
+            text = re.sub(r"\brn1\b", node, f.read())
+        self._write("crm_mon.xml", text)
+
+    def unreadable(self):
+        """crm_mon fails (no cluster answers)."""
+        path = os.path.join(self.directory, "crm_mon.xml")
+        if os.path.exists(path):
+            os.unlink(path)
+
+    def _script(self, name, text):
+        path = self._write(name, text)
+        os.chmod(path, stat.S_IRWXU)
+        return path
+
+    def _write(self, name, text):
+        path = os.path.join(self.directory, name)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return path
