@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Prepare a fresh machine (Debian 12, root) for instance-ha: Debian packages,
-# the local services the tests use, and the project's virtualenv (.venv).
+# the local services the tests use (MariaDB and RabbitMQ for the distributed
+# chaos tests), and the project's virtualenv (.venv).
 # Idempotent: a second run installs nothing and starts nothing new.
+# Quiet: each step's own output goes to a log, shown only when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 EXTRAS=${1:-test}
+LOG=$(mktemp -t instance-ha-setup.XXXXXX)
+trap 'rm -f "$LOG"' EXIT
 
 # Debian packages the project and its tests use.
 APT_PACKAGES=(
@@ -18,7 +22,21 @@ APT_PACKAGES=(
   # ocf-tester validates meta-data with xmllint.
   libxml2-utils
   iproute2 procps
+  # Stock Mistral's distributed topology (tests/chaos/distributed.py).
+  mariadb-server rabbitmq-server
 )
+
+quietly() {
+  # quietly WHAT COMMAND...: run COMMAND, its output kept in $LOG and
+  # printed only if it fails.
+  local what=$1
+  shift
+  if ! "$@" >"$LOG" 2>&1; then
+    echo "setup-machine: $what failed:" >&2
+    cat "$LOG" >&2
+    exit 1
+  fi
+}
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -31,17 +49,47 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   echo "setup-machine: apt-get install ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends "${missing[@]}" >/dev/null
+  quietly "apt-get update" apt-get update -qq
+  quietly "apt-get install" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# start_service NAME PORT: start a Debian service (its init script: there
+# may be no systemd) unless something already answers on PORT.
+start_service() {
+  local name=$1 port=$2
+  port_open "$port" && return 0
+  [ "$(id -u)" -eq 0 ] || { echo "setup-machine: $name is not running on" \
+    "127.0.0.1:$port and starting it needs root" >&2; exit 1; }
+  echo "setup-machine: starting $name"
+  quietly "starting $name" service "$name" start
+  for _ in $(seq 60); do
+    port_open "$port" && return 0
+    sleep 1
+  done
+  echo "setup-machine: $name does not answer on 127.0.0.1:$port" >&2
+  exit 1
+}
+start_service mariadb 3306
+start_service rabbitmq-server 5672
+# The tests connect as root over TCP without a password (as on the machines
+# they run on); a fresh Debian MariaDB lets root in by its Unix socket only.
+if ! mysql -h 127.0.0.1 -u root -e "SELECT 1" >/dev/null 2>&1; then
+  echo "setup-machine: letting MariaDB's root in on 127.0.0.1 (test machine)"
+  quietly "granting root on 127.0.0.1" mysql -u root -e \
+    "ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')"
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup-machine: creating $VENV with $($PYTHON --version)"
-  "$PYTHON" -m venv "$VENV"
+  quietly "creating $VENV" "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+quietly "upgrading pip" "$VENV/bin/python" -m pip install -q --upgrade pip
 echo "setup-machine: installing instance-ha[$EXTRAS] into $VENV"
-"$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[$EXTRAS]" 2>&1 \
-  | grep -v -e '^WARNING: Location' -e '^\s*$' || true
+quietly "pip install" "$VENV/bin/python" -m pip install -q \
+  -c constraints.txt -e ".[$EXTRAS]"
 "$VENV/bin/instance-ha" --version
