@@ -1,11 +1,11 @@
 """Which instance-ha code a bench run measures.
 
 By default a snapshot of the committed HEAD (``git archive``), laid out as
-setup.py installs it (``actions/`` as ``instance_ha.actions``,
+pyproject.toml installs it (``actions/`` as ``instance_ha.actions``,
 ``workflows/`` as ``instance_ha.workflows`` ...), put first on sys.path of
 the bench and, through PYTHONPATH, of the embedded Mistral it starts.
-Other engineers edit the same work tree; a snapshot keeps their unfinished
-changes out of the measurement and names the commit measured.
+A snapshot keeps uncommitted changes out of the measurement and names the
+commit measured.
 ``--worktree`` measures the work tree as it is instead.
 
 The action classes are found through the ``mistral.actions`` entry points
@@ -22,7 +22,7 @@ import sys
 import tarfile
 import tempfile
 
-# setup.py's package_dir: directory in the repository -> package.
+# pyproject.toml's package-dir: directory in the repository -> package.
 LAYOUT = {"instance_ha": "instance_ha",
           "actions": "instance_ha/actions",
           "workflows": "instance_ha/workflows",

@@ -162,7 +162,7 @@ def instance_ha_command():
 
     Not ``python -m instance_ha``: run from a source checkout, that puts
     the checkout's ``instance_ha/`` first on sys.path, and it lacks the
-    sub-packages setup.py maps in from workflows/, actions/ and the rest.
+    sub-packages pyproject.toml maps in from workflows/, actions/ and the rest.
     """
     script = os.path.join(os.path.dirname(sys.executable), "instance-ha")
     if os.path.exists(script):
