@@ -95,6 +95,12 @@ def demo(keep, evacuation_time):
     real instance_ha.host_evacuate workflow, shows its live progress and
     the per-VM result, and cleans up.
     """
+    from instance_ha import embedded
+
+    try:
+        embedded.require_mistral()
+    except embedded.ServerError as exc:
+        raise click.ClickException(str(exc)) from exc
     from instance_ha import demo as demo_run
 
     try:

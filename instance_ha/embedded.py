@@ -110,8 +110,27 @@ def default_db_path():
     return os.path.join(state, "instance-ha", "mistral.sqlite")
 
 
+SERVER_EXTRA_MISSING = (
+    "the embedded Mistral is not installed here: pip install "
+    "'instance-ha[server]' (a stock Mistral's executors need only "
+    "'instance-ha')")
+
+
+def mistral_installed():
+    import importlib.util
+
+    return importlib.util.find_spec("mistral") is not None
+
+
+def require_mistral():
+    """ServerError unless the ``server`` extra (Mistral) is installed."""
+    if not mistral_installed():
+        raise ServerError(SERVER_EXTRA_MISSING)
+
+
 def preflight(options):
     """Refuse, with a reason, what would make Mistral fail half-started."""
+    require_mistral()
     _check_port_free(options.host, options.port)
     _check_writable_file(options.db, "database")
     _check_writable_file(options.resolved_log_file, "log file")
