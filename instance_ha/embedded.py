@@ -36,7 +36,7 @@ INSTALL_RETRY_INTERVAL = 2
 # The settings a recovery's durability rests on, for every Mistral that
 # runs the pack (embedded here; every node's mistral.conf in a distributed
 # deployment, whose chaos tests use this same text).  Why each one:
-# README.rst, "Durability".
+# doc/durability.rst.
 DURABILITY_SETTINGS = """\
 [DEFAULT]
 scheduler_type = default
@@ -58,7 +58,7 @@ load_action_generators = false
 
 # Mistral settings of the embedded server, on top of DURABILITY_SETTINGS.
 # An operator's --config file is read after these and wins.  Why each one
-# is set: README.rst, "Embedded Mistral".
+# is set: doc/architecture.rst, "Embedded Mistral".
 MISTRAL_SETTINGS = DURABILITY_SETTINGS + """
 [DEFAULT]
 transport_url = fake:/

@@ -1,9 +1,10 @@
 """Safety rule 1 for any evacuation: Pacemaker must show the host offline
 AND fenced after it went down, in a partition with quorum, now.
 
-The same gate for every path: the host_evacuate workflow's first step
-(actions/check_fencing.py, on the executor), the CLI's early check and the
-agent's watchdog (through hostmonitor's decision)."""
+The same gate for every path that reaches Mistral (the agent, the CLI,
+the Mistral API): host_evacuate's confirm_fencing step
+(actions/check_fencing.py, on the executor).  The agent's own decision
+(hostmonitor.decision) applies the same rule before it starts a run."""
 
 import os
 

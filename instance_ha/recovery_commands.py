@@ -83,19 +83,17 @@ def evacuate(host, shared_storage, concurrency, wait, pacemaker_node,
 def _fencing_decision(client, execution, timeout=120, interval=0.5):
     """What the run's confirm_fencing step found; ClickException (exit 1)
     when the run refused."""
+    from instance_ha import recovery_status
+
     deadline = time.monotonic() + timeout
     while True:
-        execution = client.executions.get(execution.id)
-        if execution.state == "ERROR":
-            raise click.ClickException(execution.state_info or "the "
+        recovery = recovery_status.read(client, execution.id)
+        if recovery.state == "ERROR":
+            raise click.ClickException(recovery.state_info or "the "
                                        "recovery failed before its first "
                                        "step")
-        for task in client.tasks.list(workflow_execution_id=execution.id):
-            if task.name == "confirm_fencing" and task.state == "SUCCESS":
-                published = task.published
-                if isinstance(published, str):
-                    published = json.loads(published or "{}")
-                return published["fenced"]["summary"]
+        if recovery.fencing:
+            return recovery.fencing
         if time.monotonic() > deadline:
             return (f"not decided after {timeout} s (see instance-ha "
                     f"status {execution.id})")
@@ -166,6 +164,8 @@ def print_table(recovery):
                f"{recovery.state}")
     if recovery.state_info:
         click.echo(f"  {recovery.state_info}")
+    if recovery.fencing:
+        click.echo(f"  fencing: {recovery.fencing}")
     rows = [("SERVER", "NAME", "OUTCOME", "HOST", "VM STATE", "REASON")]
     rows += [(vm.id, vm.name or "", vm.outcome or "", vm.host or "",
               vm.vm_state or "", vm.reason or "") for vm in recovery.vms]

@@ -11,6 +11,7 @@ import json
 
 HOST_WORKFLOW = "instance_ha.host_evacuate"
 VM_WORKFLOW = "instance_ha.instance_evacuate"
+FENCING_TASK = "confirm_fencing"
 LIST_TASK = "list_servers_on_host"
 PAGE = 500
 CHILD_FIELDS = ["id", "state", "input", "output"]  # a list omits in/output
@@ -33,6 +34,8 @@ class Recovery:
     state: str
     state_info: str
     vms: list
+    # What confirm_fencing found (its summary), once it ran.
+    fencing: str = None
 
     def counts(self):
         counts = {"moved": 0, "failed": 0, "skipped": 0, "pending": 0}
@@ -62,9 +65,11 @@ def read(client, execution_id):
                           outcome=r.get("outcome"), host=r.get("host"),
                           vm_state=r.get("vm_state"), reason=r.get("reason"))
                for r in output["servers"]]
-        return Recovery(root.id, host, root.state, root.state_info, vms)
+        return Recovery(root.id, host, root.state, root.state_info, vms,
+                        (output.get("fencing") or {}).get("summary"))
+    planned, fencing = _from_tasks(client, root.id)
     vms = {s["id"]: VMProgress(s["id"], s.get("name"), "pending")
-           for s in _planned(client, root.id)}
+           for s in planned}
     for child in _children(client, root.id):
         server = _json(child.input).get("server") or {}
         vm = vms.setdefault(server.get("id"),
@@ -78,15 +83,23 @@ def read(client, execution_id):
         else:
             vm.outcome = "running"
     return Recovery(root.id, host, root.state, root.state_info,
-                    list(vms.values()))
+                    list(vms.values()), fencing)
 
 
-def _planned(client, execution_id):
+def _from_tasks(client, execution_id):
+    """(the VMs the listing planned to evacuate, confirm_fencing's
+    summary), from one read of the run's tasks."""
+    planned, fencing = [], None
     for task in client.tasks.list(execution_id):
-        if task.name == LIST_TASK and task.state == "SUCCESS":
+        if task.state != "SUCCESS":
+            continue
+        if task.name == LIST_TASK:
             servers = _json(task.published).get("servers") or []
-            return [s for s in servers if s.get("plan") == "evacuate"]
-    return []
+            planned = [s for s in servers if s.get("plan") == "evacuate"]
+        elif task.name == FENCING_TASK:
+            fencing = (_json(task.published).get("fenced") or {}).get(
+                "summary")
+    return planned, fencing
 
 
 def _children(client, root_id):

@@ -1,5 +1,5 @@
-"""The recovery state table (seeds: evacuation_patterns.txt,
-resized_evacuation_mail.txt) as data, and the classifier of host_servers.
+"""The recovery state table as data (doc/state-table.rst), and the
+classifier of host_servers.
 
 Each row: an event, the VM's state before it, the steps that recover it
 and the vm_state expected after.  Step names: ``evacuate``, ``stop``,

@@ -1,6 +1,6 @@
 """The simulated cloud: Keystone v3, the Nova compute API and a sliver of
 Glance, over real HTTP on 127.0.0.1, behaving as real Nova 34 was measured
-to behave (shared/reference/nova-behaviour.md).  python-novaclient and
+to behave (doc/simulated-cloud.rst).  python-novaclient and
 keystoneauth1 talk to it unchanged.
 
 Modules: model (state and compute-side semantics), states (state tables),
@@ -30,8 +30,8 @@ Deliberate differences from real Nova:
 * Work cast to a dead compute (stop/start on a killed host, an evacuation
   forced onto a killed host) waits until the host is revived, as an RPC
   message would; nothing times out.
-* Only the APIs listed in the README are served; anything else is 404.
-  The version list at / has v2.1 only (no legacy v2.0).  GET
+* Only the APIs listed in doc/simulated-cloud.rst are served; anything
+  else is 404.  The version list at / has v2.1 only (no legacy v2.0).  GET
   /v2.1/images/{id} (the image proxy) answers below 2.36 only, as in Nova;
   image properties are also served by a minimal Glance v2 (/image) and
   embedded in the server at >= 2.98.

@@ -1,6 +1,6 @@
 """A live Pacemaker cluster for end-to-end tests (root only).
 
-Implements the recipe of ``shared/reference/live-pacemaker-cluster.md``:
+A recipe for Pacemaker without systemd (doc/testing.rst):
 one full cluster node ``cn1`` (corosync with knet on 127.0.0.1 plus
 pacemakerd) and one or more Pacemaker Remote nodes (``rn1``, ``rn2`` ...),
 each a ``pacemaker-remoted`` in its own network namespace reached through a

@@ -4,11 +4,14 @@ nodes: kill -9 of a remote daemon -> fenced once -> one workflow execution
 -> the VMs run on the other host; refusals without confirmed fencing and
 without quorum."""
 
+import datetime
+import json
 import time
 
 import pytest
 
 from instance_ha.agent import handoff
+from instance_ha.hostmonitor import trigger
 
 from . import agent_support as support
 from .cluster import node_attrs
@@ -69,7 +72,6 @@ def test_kill_fence_evacuate_once_then_again(stack, start_live_cluster):
     [execution], seen_at = stack.wait_executions("rn1", 1, INTERVAL + 5)
     done, done_at = stack.wait_finished(execution.id, 120)
     completed = last_fence_completed(cluster, "rn1")
-    import datetime
     expected_id = handoff.execution_id(
         "rn1", datetime.datetime.fromtimestamp(
             completed, datetime.timezone.utc))
@@ -79,6 +81,14 @@ def test_kill_fence_evacuate_once_then_again(stack, start_live_cluster):
           f"{done.state} {done_at - fenced_at:.1f}s after the fencing")
     assert execution.id == expected_id
     assert done.state == "SUCCESS", done.state_info
+    # The workflow read the live cluster itself (confirm_fencing, on the
+    # embedded Mistral's executor) and found this very fencing.
+    fencing = json.loads(done.output)["fencing"]
+    assert (fencing["checked_by"], fencing["node"]) == ("pacemaker", "rn1")
+    assert datetime.datetime.fromisoformat(fencing["fenced_at"]) == \
+        datetime.datetime.fromtimestamp(completed, datetime.timezone.utc)
+    assert sim.cloud.hosts["rn1"].service.disabled_reason.endswith(
+        "; Pacemaker: rn1 fenced at " + fencing["fenced_at"])
     # Started within the monitor interval of the fencing (whole seconds:
     # Mistral's created_at).
     assert support.parse_mistral_time(execution.created_at) - \
@@ -153,6 +163,21 @@ def test_no_trigger_while_fencing_fails(stack, start_live_cluster):
     assert len(stack.executions("rn2")) == before
     log = "".join(support.agent_log(cluster))
     assert "rn2: failed_unfenced" in log
+    # Nor through the Mistral API: the workflow reads the live cluster
+    # itself, refuses, and Nova gets nothing.
+    asked_at = time.time()
+    by_hand = stack.client.executions.create(
+        trigger.WORKFLOW, workflow_input={"search_opts": {"host": "rn2"}},
+        description="e2e: host_evacuate by hand while rn2 is unfenced")
+    refused, _ = stack.wait_finished(by_hand.id, 60)
+    assert refused.state == "ERROR"
+    assert refused.state_info.startswith(
+        "refusing to evacuate rn2: Pacemaker does not show rn2 fenced "
+        "(failed_unfenced"), refused.state_info
+    assert not stack.sim.cloud.hosts["rn2"].service.forced_down
+    assert [c for c in stack.sim.cloud.calls.calls()
+            if c.time >= asked_at and c.method in ("POST", "PUT", "DELETE")
+            and not c.operation.startswith("keystone.")] == []
     # The control: once fencing works, the same failure is handled.
     cluster.set_fence_failure("rn2", fail=False)
     calls = wait_fenced(cluster, "rn2", 1, timeout=90)

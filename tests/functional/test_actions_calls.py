@@ -1,6 +1,6 @@
 """How many Nova calls a host recovery costs per VM, counted from the
-simulator's call log (``pytest -s`` prints the table; README.rst,
-"Actions", quotes it)."""
+simulator's call log (``pytest -s`` prints the table; doc/actions.rst,
+"Nova calls per VM", quotes it)."""
 
 import collections
 

@@ -66,7 +66,7 @@ def test_unfinished_execution_finishes_after_kill_and_restart(start_server):
     """A delayed task is a persisted scheduler job: a new process on the
     same database picks it up (after [scheduler] pickup_job_after).  (A
     kill between a task's creation and its start leaves it IDLE for good:
-    README.rst, "Embedded Mistral".)"""
+    doc/architecture.rst, "Embedded Mistral".)"""
     server = start_server()
     client = mistral_client.connect(mistral_url=server.url)
     client.workflows.create("""\

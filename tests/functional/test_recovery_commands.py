@@ -45,6 +45,8 @@ def test_evacuate_wait_prints_the_id_progress_and_table(cloud):
     table = "\n".join(lines)
     assert f"recovery {execution_id} of compute1: SUCCESS" in table
     assert "2 moved, 0 failed, 0 skipped, 0 pending" in table
+    assert ("\n  fencing: Pacemaker: compute1 fenced at "
+            "2026-11-21T06:19:38+00:00\n") in table
     for vm in sim.cloud.servers_on("compute2") + \
             sim.cloud.servers_on("compute3"):
         assert f"{vm.id}  {vm.name}" in table

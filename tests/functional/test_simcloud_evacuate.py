@@ -1,5 +1,5 @@
-"""Evacuation on the simulated cloud, row by row against
-shared/reference/nova-behaviour.md, through python-novaclient over HTTP."""
+"""Evacuation on the simulated cloud, row by row against what Nova 34
+does (doc/simulated-cloud.rst), through python-novaclient over HTTP."""
 
 import pytest
 from novaclient import exceptions as nova_exc

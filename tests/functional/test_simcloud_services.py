@@ -1,6 +1,5 @@
 """os-services on the simulated cloud: the forms per microversion, and
-bringing a host back (nova-behaviour.md "Microversions" and "Bringing the
-host back")."""
+bringing a host back, as Nova 34 does them."""
 
 import pytest
 from novaclient import exceptions as nova_exc

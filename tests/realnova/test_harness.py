@@ -127,8 +127,7 @@ def test_tokens_and_roles(nova_cloud):
 
 
 def test_non_admin_host_filter_is_ignored(nova_cloud):
-    """reference/nova-behaviour.md: a member's host= filter is silently
-    ignored."""
+    """Nova ignores a member's host= filter, silently."""
     on1 = nova_cloud.create_server("compute1", project="tenant-d")
     on2 = nova_cloud.create_server("compute2", project="tenant-d")
     status, body = nova_cloud.nova("GET", "/servers/detail?host=compute1",

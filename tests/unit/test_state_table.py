@@ -12,7 +12,7 @@ def steps(event, before):
 
 
 def test_the_seed_table():
-    """evacuation_patterns.txt and resized_evacuation_mail.txt."""
+    """The seed rows: host down, instance down, process down."""
     assert steps(st.INSTANCE_DOWN, "active") == (["stop", "start"],
                                                  "active")
     assert steps(st.INSTANCE_DOWN, "stopped") == (["reset_stopped"],
