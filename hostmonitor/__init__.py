@@ -11,7 +11,8 @@ For callers such as the resource agent::
 
 Modules: pcmk (running the tools), crm_mon (status), fencing (fence
 history), decision (decisions, gate, debounce), store (CIB record, Mistral
-lookup), trigger (start the workflow), daemon (the loop), command (CLI).
+lookup), trigger (a failure's execution id and input), daemon (the
+agent's monitor pass in a loop), command (CLI).
 The names below import their module on first use, so that importing the
 package (the CLI does) stays cheap.
 """
@@ -29,7 +30,6 @@ _EXPORTS = {
     "CibStore": "store",
     "Handoff": "store",
     "find_execution": "store",
-    "Trigger": "trigger",
 }
 
 

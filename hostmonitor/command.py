@@ -21,7 +21,9 @@ def policy_options(command):
     """Which nodes are computes, and the mass-failure threshold."""
     command = click.option(
         "--timeout", type=click.FloatRange(min=0.1), default=15.0,
-        show_default=True, help="Seconds each Pacemaker command may take.",
+        show_default=True,
+        help="Seconds each Pacemaker command (and, for hostmonitor, each "
+             "Mistral request) may take.",
     )(command)
     command = click.option(
         "--stonith-admin", "stonith_admin", default="stonith_admin",
@@ -143,7 +145,13 @@ def _print_table(assessment, status):
 @click.command()
 @click.option("--interval", type=click.FloatRange(min=0.5), default=10.0,
               show_default=True, metavar="S",
-              help="Seconds between two reads of the cluster.")
+              help="Seconds between two passes (as the agent's monitor "
+                   "interval).")
+@click.option("--pass-timeout", type=click.FloatRange(min=1), default=60.0,
+              show_default=True, metavar="S",
+              help="Seconds one pass may take, as the agent's monitor "
+                   "timeout: its commands and requests end by 80 % of it; "
+                   "what is left is done first at the next pass.")
 @click.option("--debounce", type=click.IntRange(min=1), default=2,
               show_default=True, metavar="N",
               help="Act on a failure only after N consecutive reads agree.")
@@ -153,11 +161,31 @@ def _print_table(assessment, status):
                    "input on_shared_storage).")
 @click.option("--store/--no-store", default=True, show_default=True,
               help="Record each hand-over in the CIB (crm_attribute, "
-                   "lifetime forever), so a restart does not repeat it.")
+                   "lifetime forever), as the agent does, so a restart or "
+                   "another controller follows the same run.")
+@click.option("--state-file", type=click.Path(dir_okay=False),
+              metavar="FILE",
+              help="Keep the pass's state (decisions, watched runs) in this "
+                   "file, the agent's format, to resume from it after a "
+                   "restart.  Without it, a restart finds its runs from the "
+                   "CIB record.")
+@click.option("--watchdog-timeout", type=click.IntRange(min=10),
+              default=900, show_default=True, metavar="S",
+              help="Seconds without progress after which a run is failed "
+                   "and the workflow started again (as the agent's "
+                   "watchdog_timeout).")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=3,
+              show_default=True, metavar="N",
+              help="Runs per failure, the first included; then an operator "
+                   "must act.")
+@click.option("--evacuation-delay", type=click.IntRange(0, 86400),
+              default=0, show_default=True, metavar="S",
+              help="Seconds after the fencing before the evacuation "
+                   "starts.")
 @click.option("--once", is_flag=True,
-              help="One round, then exit.")
+              help="One pass, then exit.")
 @click.option("--verbose", "-v", is_flag=True,
-              help="Also log unchanged decisions at every read.")
+              help="Also log unchanged decisions at every pass.")
 @click.option("--mistral-url", envvar="INSTANCE_HA_MISTRAL_URL",
               metavar="URL",
               help="Mistral API URL; alone it means no authentication (the "
@@ -169,47 +197,55 @@ def _print_table(assessment, status):
               help="clouds.yaml file to read instead of the standard "
                    "locations.")
 @policy_options
-def hostmonitor(interval, debounce, on_shared_storage, store, once, verbose,
-                mistral_url, os_cloud, clouds_yaml, computes, controllers,
-                threshold, crm_mon, stonith_admin, timeout):
-    """Watch Pacemaker and start the host evacuation workflow for each
-    compute host that failed and was fenced.
+def hostmonitor(interval, pass_timeout, debounce, on_shared_storage, store,
+                state_file, watchdog_timeout, max_attempts, evacuation_delay,
+                once, verbose, mistral_url, os_cloud, clouds_yaml, computes,
+                controllers, threshold, crm_mon, stonith_admin, timeout):
+    """Watch Pacemaker, start the host evacuation workflow for each
+    compute host that failed and was fenced, and watch that run: the
+    resource agent's monitor, as a daemon.
 
-    Logs every decision change in one line; a mass failure is logged as an
-    error and triggers nothing.  Stops on SIGTERM or SIGINT.
+    Every pass is the agent's: the same safety gate (quorum, mass
+    failure, fencing confirmed now) before any run starts, the same
+    execution ids, the same watchdog (a stalled or failed run is failed
+    and started again, at most --max-attempts times).  --timeout applies
+    to each Pacemaker command and each Mistral request.  Logs every
+    decision change in one line; a mass failure is logged as an error and
+    triggers nothing.  Stops on SIGTERM or SIGINT.
     """
     import logging
     import signal
-    import socket
     import threading
 
     from instance_ha import mistral_client
-    from instance_ha.hostmonitor import crm_mon as crm_mon_module
+    from instance_ha.agent import config as config_module
     from instance_ha.hostmonitor import daemon
-    from instance_ha.hostmonitor import store as store_module
-    from instance_ha.hostmonitor import trigger
 
-    policy = _policy(computes, controllers, threshold, debounce)
+    config = daemon.agent_config(
+        _policy(computes, controllers, threshold, debounce),
+        mistral_url=mistral_url or "", cloud=os_cloud or "",
+        clouds_yaml=clouds_yaml or "", on_shared_storage=on_shared_storage,
+        watchdog_timeout=watchdog_timeout, max_attempts=max_attempts,
+        evacuation_delay=evacuation_delay, request_timeout=timeout)
+    try:
+        config_module.check_request_timeout(config, pass_timeout,
+                                            "--pass-timeout")
+    except config_module.ConfigError as exc:
+        raise click.BadParameter(f"--timeout: {exc}") from exc
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        client = mistral_client.connect(mistral_url=mistral_url,
-                                        cloud=os_cloud,
-                                        clouds_yaml=clouds_yaml)
+        # Refused now rather than at every pass: a bad URL, a cloud that
+        # is not in clouds.yaml.
+        mistral_client.connect(mistral_url=mistral_url, cloud=os_cloud,
+                               clouds_yaml=clouds_yaml, timeout=timeout)
     except mistral_client.MistralError as exc:
         raise click.ClickException(str(exc)) from exc
 
-    def read():
-        return crm_mon_module.read_cluster(
-            crm_mon=crm_mon, stonith_admin=stonith_admin, timeout=timeout)
-
     monitor = daemon.HostMonitor(
-        read=read, policy=policy,
-        trigger=trigger.Trigger(
-            client, on_shared_storage,
-            origin=f"instance-ha hostmonitor on {socket.gethostname()}"),
-        store=store_module.CibStore(timeout=timeout) if store else None)
+        config, cib=store, state_path=state_file, pass_timeout=pass_timeout,
+        crm_mon=crm_mon, stonith_admin=stonith_admin)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set())
                 for signum in (signal.SIGTERM, signal.SIGINT)}

@@ -1,20 +1,33 @@
-"""``instance-ha hostmonitor``: read the cluster, decide, hand failures to
-Mistral, remember them; again every ``interval`` seconds.
+"""``instance-ha hostmonitor``: the agent's monitor pass, every
+``interval`` seconds.
 
 For operators who prefer a daemon to the resource agent (as with
-masakari-monitors).  Run it on one controller at a time (or as a Pacemaker
-resource): two copies do not double-evacuate (same execution id, Mistral
-returns the existing execution) but both would log the same triggers.
+masakari-monitors).  Each ``step()`` is one pass of
+``instance_ha.agent.monitor``, the code the OCF agent's monitor runs: the
+same decision, the same fenced-now gate before any run is started, the
+same execution ids (instance_ha.agent.handoff), the same watchdog
+(restarts of stalled or failed runs, ``max_attempts``, the operator
+message), the same CIB record (node attribute ``instance-ha-evacuation``)
+and the same time budget per pass.  What the agent keeps in its state
+file between two monitors, the daemon keeps in memory, and in a state file
+of the same format when given one.
+
+Run it on one controller at a time (or as a Pacemaker resource, or
+instead of the agent, not beside it): two copies do not double-evacuate
+(same execution ids; Mistral returns the existing execution) but both
+would watch and log the same runs.
 """
 
 import datetime
 import logging
+import socket
 import threading
 
-from instance_ha.hostmonitor import decision
-from instance_ha.hostmonitor import pcmk
+from instance_ha.agent import budget as budget_module
+from instance_ha.agent import config as config_module
+from instance_ha.agent import monitor as monitor_module
+from instance_ha.agent import statefile
 from instance_ha.hostmonitor import store as store_module
-from instance_ha.hostmonitor import trigger as trigger_module
 
 LOG = logging.getLogger("instance_ha.hostmonitor")
 
@@ -23,130 +36,76 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-class HostMonitor:
-    """One ``step()`` per read of the cluster.
+def agent_config(policy, **settings):
+    """The AgentConfig of a daemon: the nodes and gate of ``policy`` (a
+    decision.Policy), the rest from ``settings`` (AgentConfig fields)."""
+    return config_module.AgentConfig(
+        computes=policy.computes, controllers=policy.controllers,
+        threshold=policy.threshold_percent, debounce=policy.debounce,
+        infer_fencing=policy.infer_fencing, **settings)
 
-    ``read`` returns a crm_mon.ClusterStatus (with its fence events) or
-    raises pcmk.ClusterReadError; ``trigger`` takes a failed_fenced Verdict
-    and returns the Mistral execution; ``store`` is a store.CibStore or
-    None (then only this process remembers what it handed over).
+
+class HostMonitor:
+    """One ``step()`` per pass.
+
+    ``config``: an AgentConfig (``agent_config()``), or ``policy`` (a
+    decision.Policy) for one with that policy's nodes and gate.  ``read``
+    returns a crm_mon.ClusterStatus or raises pcmk.ClusterReadError
+    (default: the live cluster, with ``crm_mon`` and ``stonith_admin``);
+    ``cib``: record each hand-over in the CIB (a store.CibStore whose
+    commands are bound to the pass's budget), else ``store`` (None: no
+    record but this process's state); ``connect`` returns a Mistral client
+    (default: from the config); ``state_path``: a state file to resume
+    from and keep; ``pass_timeout``: seconds a pass may take, as the
+    agent's monitor timeout (its budget: agent.budget.SHARE of it), None
+    for no limit.
     """
 
-    def __init__(self, read, policy, trigger, store=None, clock=utcnow,
-                 log=LOG):
+    def __init__(self, config=None, read=None, store=None, connect=None,
+                 clock=utcnow, log=LOG, origin=None, state_path=None,
+                 cib=False,
+                 pass_timeout=budget_module.DEFAULT_MONITOR_TIMEOUT,
+                 crm_mon=None, stonith_admin=None, policy=None):
+        if config is None:
+            config = agent_config(policy)
+        self.config = config
         self.read = read
-        self.policy = policy
-        self.trigger = trigger
-        self.store = store
+        # None for Dependencies: the CIB, bound to the pass's budget.
+        self.store = None if cib else (store or store_module.NoStore())
+        self.connect = connect
         self.clock = clock
         self.log = log
-        self.memory = decision.Memory()
-        self.debounce = decision.Debounce(policy.debounce)
-        self._last = {}  # host -> (decision, reason) last logged
-        self._handed = None  # host -> store.Handoff; loaded on first use
+        self.origin = origin or (f"instance-ha hostmonitor on "
+                                 f"{socket.gethostname()}")
+        self.state_path = state_path
+        self.pass_timeout = pass_timeout
+        self.tools = {"crm_mon": crm_mon, "stonith_admin": stonith_admin}
+        self.state = (statefile.load(state_path) if state_path else None) \
+            or statefile.empty()
 
     def step(self):
-        """One read; returns the Assessment, or None if the cluster could
-        not be read (then nothing is decided, nothing triggered)."""
+        """One pass; returns the Assessment, or None if the cluster could
+        not be read (then nothing is decided and nothing is started)."""
+        work = budget_module.Budget(
+            None if self.pass_timeout is None
+            else budget_module.pass_seconds(self.pass_timeout))
+        deps = monitor_module.Dependencies(
+            self.config, self.log, clock=self.clock, read=self.read,
+            store=self.store, connect=self.connect, origin=self.origin,
+            budget=work, **self.tools)
         try:
-            status = self.read()
-        except pcmk.ClusterReadError as exc:
-            self.log.error("cannot read the cluster, deciding nothing this "
-                           "round: %s", exc)
-            return None
-        # Stamped after the read: for "last seen online" the later bound
-        # is the safe one.
-        now = self.clock()
-        assessment = decision.assess(status, self.policy, self.memory, now)
-        self.memory.observe(status, now)
-        self._log_verdicts(assessment)
-        if assessment.held:
-            self.log.error("MASS FAILURE, NOTHING TRIGGERED: %s",
-                           assessment.held)
-        stable = self.debounce.update(assessment)
-        allowed = {v.name for v in assessment.to_trigger}
-        for verdict in stable:
-            if verdict.decision == decision.FAILED_FENCED and \
-                    verdict.name in allowed:
-                self._hand_over(verdict)
-            elif verdict.decision == decision.ONLINE:
-                self._forget(verdict.name)
-        return assessment
+            return monitor_module.run(self.state, deps)
+        finally:
+            self._save()
 
-    def _log_verdicts(self, assessment):
-        for verdict in assessment.verdicts:
-            current = (verdict.decision, verdict.reason)
-            level = logging.INFO if self._last.get(verdict.name) != current \
-                else logging.DEBUG
-            self._last[verdict.name] = current
-            self.log.log(level, "%s %s: %s: %s", verdict.type, verdict.name,
-                         verdict.decision, verdict.reason)
-
-    def _handoffs(self):
-        if self._handed is None:
-            self._handed = {}
-            if self.store is not None:
-                try:
-                    self._handed = self.store.all()
-                except store_module.StoreError as exc:
-                    self.log.error("cannot read the handoff records: %s",
-                                   exc)
-                    return None
-        return self._handed
-
-    def _hand_over(self, verdict):
-        host = verdict.name
-        failure = trigger_module.failure_key(host, verdict.fenced_at)
-        # When the records cannot be read, go on: the deterministic
-        # execution id makes a repeated hand-over harmless.
-        handed = self._handoffs()
-        previous = (handed or {}).get(host)
-        if previous is not None and previous.failure == failure:
-            self.log.debug("%s: already handed to Mistral (execution %s)",
-                           host, previous.execution_id)
+    def _save(self):
+        if not self.state_path:
             return
         try:
-            execution = self.trigger(verdict)
-        except Exception as exc:  # any client error: retry next round
-            self.log.error("%s: could not start the evacuation workflow, "
-                           "will retry next round: %s", host,
-                           _describe(exc))
-            return
-        handoff = store_module.Handoff(host=host, execution_id=execution.id,
-                                       failure=failure)
-        self.log.info("%s: handed to Mistral: execution %s (%s)", host,
-                      execution.id, getattr(execution, "state", "?"))
-        if self.store is not None:
-            try:
-                self.store.record(handoff)
-            except store_module.StoreError as exc:
-                self.log.error("%s: handed over but not recorded in the CIB "
-                               "(a restart will re-send it; Mistral returns "
-                               "the same execution): %s", host, exc)
-        if handed is not None:
-            handed[host] = handoff
-
-    def _forget(self, host):
-        handed = self._handoffs()
-        if not handed or host not in handed:
-            return
-        if self.store is not None:
-            try:
-                self.store.clear(host)
-            except store_module.StoreError as exc:
-                self.log.error("%s: back online, but its handoff record "
-                               "could not be cleared: %s", host, exc)
-                return
-        del handed[host]
-        self.log.info("%s: back online; handoff record cleared", host)
-
-
-def _describe(exc):
-    try:
-        from instance_ha import mistral_client
-    except ImportError:  # pragma: no cover - the package always has it
-        return str(exc)
-    return mistral_client.describe(exc)
+            statefile.save(self.state_path, self.state)
+        except OSError as exc:
+            self.log.error("cannot save the state file %s: %s",
+                           self.state_path, exc.strerror)
 
 
 def run(monitor, interval, stop=None, iterations=None):

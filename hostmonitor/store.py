@@ -50,6 +50,9 @@ class Handoff:
 
 
 class CibStore:
+    """``timeout``: seconds per command, or a function giving them at
+    each command (the agent's pass budget: the time left)."""
+
     def __init__(self, crm_attribute=CRM_ATTRIBUTE, cibadmin=CIBADMIN,
                  timeout=pcmk.DEFAULT_TIMEOUT, env=None):
         self.crm_attribute = crm_attribute
@@ -58,8 +61,9 @@ class CibStore:
         self.env = env
 
     def _run(self, argv):
+        timeout = self.timeout() if callable(self.timeout) else self.timeout
         try:
-            return pcmk.run(argv, timeout=self.timeout, env=self.env)
+            return pcmk.run(argv, timeout=timeout, env=self.env)
         except pcmk.ClusterReadError as exc:
             raise StoreError(str(exc)) from exc
 
@@ -100,6 +104,23 @@ class CibStore:
                     records[host] = Handoff.from_value(
                         host, nvpair.get("value", ""))
         return records
+
+
+class NoStore:
+    """No record at all (``instance-ha hostmonitor --no-store``): only the
+    process's own state and the execution ids prevent a second run."""
+
+    def all(self):
+        return {}
+
+    def get(self, host):
+        return None
+
+    def record(self, handoff):
+        pass
+
+    def clear(self, host):
+        pass
 
 
 def find_execution(client, host, fenced_at=None,

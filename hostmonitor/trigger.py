@@ -1,15 +1,13 @@
-"""Hand one host failure to Mistral: start ``instance_ha.host_evacuate``.
+"""What names one host failure's run of ``instance_ha.host_evacuate``:
+its execution id, description and input (agent.handoff POSTs it).
 
 The execution id is derived from the failure (host and fence completion
 time), so every trigger of the same failure, from any controller, after any
 restart, names the same execution; Mistral returns the existing execution
 for an id it already has (POST /v2/executions with an ``id``).
-python-mistralclient's ``executions.create`` has no id argument, hence the
-direct POST through the client's own manager.
 """
 
 import datetime
-import json
 import uuid
 
 WORKFLOW = "instance_ha.host_evacuate"
@@ -42,30 +40,3 @@ def workflow_input(host, on_shared_storage, node=None):
     return {"search_opts": {"host": host},
             "fencing": {"node": node or host},
             "on_shared_storage": bool(on_shared_storage)}
-
-
-class Trigger:
-    """Start the host workflow for failed_fenced verdicts."""
-
-    def __init__(self, client, on_shared_storage, origin="hostmonitor",
-                 workflow=WORKFLOW):
-        self.client = client
-        self.on_shared_storage = on_shared_storage
-        self.origin = origin
-        self.workflow = workflow
-
-    def __call__(self, verdict):
-        """The Mistral execution (new, or the existing one for this
-        failure); raises what python-mistralclient raises."""
-        host, fenced_at = verdict.name, verdict.fenced_at
-        if fenced_at is None:
-            raise ValueError(f"{host}: no fencing time: not a failed_fenced "
-                             "verdict")
-        body = {
-            "id": execution_id(host, fenced_at),
-            "workflow_name": self.workflow,
-            "input": json.dumps(workflow_input(host,
-                                               self.on_shared_storage)),
-            "description": description(host, fenced_at, self.origin),
-        }
-        return self.client.executions._create("/executions", body)

@@ -53,7 +53,7 @@ class AgentConfig:
         """The Nova host name of Pacemaker node ``node``."""
         return dict(self.host_map).get(node, node + self.host_suffix)
 
-    def workflow_input(self, node, verdict=None):
+    def workflow_input(self, node, inferred=False):
         """The input of a run for the failure of ``node``.  The workflow
         checks with Pacemaker that ``node`` is fenced; a fencing this
         agent only inferred (``infer_fencing``) cannot be checked so, and
@@ -62,7 +62,7 @@ class AgentConfig:
 
         wf_input = trigger.workflow_input(self.nova_host(node),
                                           self.on_shared_storage, node)
-        if verdict is not None and verdict.inferred:
+        if inferred:
             wf_input["fencing"] = {"override": (
                 f"fencing of {node} inferred by the agent (seen lost, "
                 "then clean; no fence history)")}
@@ -223,3 +223,53 @@ def check_local(config):
                         f"{st.st_mode & 0o777:04o}: it holds credentials, "
                         "make it 0600")
     return warnings
+
+
+def check_workflow(config):
+    """The workflow is one of the pack's and declares every input the
+    agent gives a host's run (Mistral refuses a run whose input names one
+    its workflow does not declare): found by validate-all, from the pack
+    installed here, without asking Mistral."""
+    from instance_ha import pack
+
+    declared = {wf.workflow: _input_names(wf.text, wf.workflow)
+                for wf in pack.workflow_files()}
+    if config.workflow not in declared:
+        raise ConfigError(f"workflow={config.workflow!r} is not a workflow "
+                          "of the instance-ha pack (" +
+                          ", ".join(sorted(declared)) + ")")
+    missing = sorted(set(config.workflow_input("node"))
+                     - declared[config.workflow])
+    if missing:
+        raise ConfigError(
+            f"workflow={config.workflow} does not take the input the agent "
+            f"gives a failed host's run ({', '.join(missing)}); the pack's "
+            f"host workflow is {DEFAULT_WORKFLOW}")
+
+
+def _input_names(text, workflow):
+    import yaml
+
+    body = yaml.safe_load(text)[workflow]
+    return {item if isinstance(item, str) else next(iter(item))
+            for item in body.get("input") or ()}
+
+
+def check_request_timeout(config, monitor_timeout, source):
+    """One request of ``request_timeout`` fits into a monitor pass (its
+    budget: agent.budget.SHARE of ``monitor_timeout`` seconds, which
+    ``source`` says where it comes from); else a ConfigError that says
+    what to change."""
+    import math
+
+    from instance_ha.agent import budget
+
+    work = budget.pass_seconds(monitor_timeout)
+    if config.request_timeout <= work:
+        return
+    needed = math.ceil(round(config.request_timeout / budget.SHARE, 6))
+    raise ConfigError(
+        f"request_timeout={config.request_timeout:g} does not fit the "
+        f"monitor timeout of {monitor_timeout:g} s ({source}): a monitor "
+        f"pass works for at most {work:g} s; lower request_timeout or make "
+        f"the monitor timeout at least {needed} s")

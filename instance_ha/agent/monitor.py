@@ -21,11 +21,23 @@
 
 Nothing here fails the resource: a cluster that cannot be read, an
 unreachable Mistral or CIB is logged and the next monitor tries again.
+
+A pass works within ``deps.budget`` (agent.budget: 80 % of the monitor's
+timeout): each Pacemaker command and Mistral request gets at most the
+time left, and once it is spent the pass starts nothing more.  The
+failures it could not hand over or watch are logged; the next pass
+hands over first and watches first those it left out.
+
+Two front ends run this same pass: the OCF agent's monitor (one pass per
+process, state in the state file) and the ``instance-ha hostmonitor``
+daemon (hostmonitor.daemon: a pass every ``interval`` seconds).
 """
 
 import datetime
+import logging
 import socket
 
+from instance_ha.agent import budget as budget_module
 from instance_ha.agent import handoff
 from instance_ha.agent import watchdog as watchdog_module
 
@@ -38,10 +50,16 @@ def utcnow():
 
 
 class Dependencies:
-    """What a monitor pass talks to; tests replace parts of it."""
+    """What one monitor pass talks to; tests replace parts of it.
+
+    ``budget``: the pass's agent.budget.Budget (default: no limit);
+    ``crm_mon``, ``stonith_admin``: the Pacemaker tools to run (default:
+    from PATH).
+    """
 
     def __init__(self, config, log, clock=utcnow, read=None, store=None,
-                 connect=None, origin=None):
+                 connect=None, origin=None, budget=None, crm_mon=None,
+                 stonith_admin=None):
         self.config = config
         self.log = log
         self.clock = clock
@@ -51,35 +69,46 @@ class Dependencies:
         self._client = None
         self.origin = origin or (f"ocf:openstack:instance-ha on "
                                  f"{socket.gethostname()}")
+        self.budget = budget or budget_module.Budget()
+        self.tools = {name: path for name, path in (
+            ("crm_mon", crm_mon), ("stonith_admin", stonith_admin)) if path}
+
+    def timeout(self):
+        """Seconds the next command or request may take: request_timeout,
+        or the time left if less; OutOfTime when none is left."""
+        return self.budget.timeout(self.config.request_timeout)
 
     def read(self):
         if self._read is not None:
             return self._read()
         from instance_ha.hostmonitor import crm_mon
 
-        return crm_mon.read_cluster(timeout=self.config.request_timeout)
+        return crm_mon.read_cluster(timeout=self.timeout(), **self.tools)
 
     @property
     def store(self):
         if self._store is None:
             from instance_ha.hostmonitor import store
 
-            self._store = store.CibStore(timeout=self.config.request_timeout)
+            self._store = store.CibStore(timeout=self.timeout)
         return self._store
 
     def client(self):
-        """A Mistral client; raises mistral_client.MistralError."""
+        """A Mistral client whose every request is cut to the time left;
+        raises mistral_client.MistralError (or OutOfTime)."""
         if self._client is None:
             if self._connect is not None:
-                self._client = self._connect()
+                client = self._connect()
             else:
                 from instance_ha import mistral_client
 
-                self._client = mistral_client.connect(
+                client = mistral_client.connect(
                     mistral_url=self.config.mistral_url or None,
                     cloud=self.config.cloud or None,
                     clouds_yaml=self.config.clouds_yaml or None,
-                    timeout=self.config.request_timeout)
+                    timeout=self.timeout())
+            budget_module.bind(client, self.budget)
+            self._client = client
         return self._client
 
 
@@ -95,14 +124,18 @@ def run(state, deps):
     memory = decision.Memory.from_dict(state.get("memory") or {})
     debounce = decision.Debounce.from_dict(policy.debounce,
                                            state.get("debounce") or {})
+    state["passes"] = state.get("passes", 0) + 1
     try:
         status = deps.read()
-    except pcmk.ClusterReadError as exc:
+    except (pcmk.ClusterReadError, budget_module.OutOfTime) as exc:
         log.error("cannot read the cluster, deciding nothing this time: %s",
                   exc)
+        _one_instant(deps)
         _watch(state, deps, None, None, trigger)
         return None
-    now = deps.clock()
+    # Stamped after the read: for "last seen online" the later bound is
+    # the safe one.
+    now = _one_instant(deps)
     assessment = decision.assess(status, policy, memory, now)
     memory.observe(status, now)
     state["memory"] = memory.as_dict()
@@ -120,15 +153,35 @@ def run(state, deps):
     allowed = {v.name for v in assessment.to_trigger}
 
     records = _records(deps)
+    left_out = []
     for verdict in stable:
         if verdict.decision == FAILED_FENCED and verdict.name in allowed:
+            if deps.budget.spent():
+                left_out.append(verdict.name)
+                continue
             _hand_over(state, deps, verdict, records, trigger,
                        store_module)
         elif verdict.decision == ONLINE:
             _forget(state, deps, verdict.name, records, store_module)
+    if left_out:
+        log.warning("%s; not handed over this pass (the next one starts "
+                    "with them): %s", _spent(deps), ", ".join(left_out))
     _adopt(state, assessment, records, deps, trigger)
     _watch(state, deps, records, assessment, trigger)
     return assessment
+
+
+def _one_instant(deps):
+    """Read the clock once: the whole pass (its records, the watchdog's
+    ages and times) is at that instant."""
+    now = deps.clock()
+    deps.clock = lambda: now
+    return now
+
+
+def _spent(deps):
+    return (f"the monitor's budget of {deps.budget.seconds:g} s is spent"
+            if deps.budget.seconds is not None else "out of time")
 
 
 def _records(deps):
@@ -136,20 +189,21 @@ def _records(deps):
 
     try:
         return deps.store.all()
-    except store_module.StoreError as exc:
+    except (store_module.StoreError, budget_module.OutOfTime) as exc:
         deps.log.error("cannot read the handoff records in the CIB (the "
                        "execution ids still prevent a second run): %s", exc)
         return None
 
 
 def _log_verdicts(state, assessment, log):
+    """A decision that changed at INFO, an unchanged one at DEBUG."""
     logged = state.setdefault("logged", {})
     for verdict in assessment.verdicts:
         current = [verdict.decision, verdict.reason]
-        if logged.get(verdict.name) != current:
-            logged[verdict.name] = current
-            log.info("%s %s: %s: %s", verdict.type, verdict.name,
-                     verdict.decision, verdict.reason)
+        changed = logged.get(verdict.name) != current
+        logged[verdict.name] = current
+        log.log(logging.INFO if changed else logging.DEBUG, "%s %s: %s: %s",
+                verdict.type, verdict.name, verdict.decision, verdict.reason)
 
 
 def _hand_over(state, deps, verdict, records, trigger, store_module):
@@ -163,7 +217,10 @@ def _hand_over(state, deps, verdict, records, trigger, store_module):
             _adopt_one(state, deps, host, fenced_at, previous)
         return
     if failure in watch:
-        return  # started by us; the record could not be written
+        # Started by us; its record could not be written then.
+        if records is not None:
+            _record(deps, watch[failure], store_module)
+        return
     waited = (deps.clock() - fenced_at).total_seconds()
     if config.evacuation_delay and waited < config.evacuation_delay:
         log.info("%s: fenced %d s ago; evacuation starts after %d s "
@@ -173,7 +230,9 @@ def _hand_over(state, deps, verdict, records, trigger, store_module):
         client = deps.client()
         execution = handoff.start(client, host, fenced_at, 0,
                                   config.workflow, config.on_shared_storage,
-                                  deps.origin, config.workflow_input(host))
+                                  deps.origin,
+                                  config.workflow_input(host,
+                                                        verdict.inferred))
     except Exception as exc:  # noqa: BLE001 - any client error: next time
         log.error("%s: could not start the evacuation workflow, will retry "
                   "at the next monitor: %s", host, _describe(exc))
@@ -183,6 +242,9 @@ def _hand_over(state, deps, verdict, records, trigger, store_module):
                 execution.state)
     watch[failure] = watchdog_module.new_entry(
         host, fenced_at, failure, 0, execution.id, deps.clock())
+    if verdict.inferred:
+        # Its next attempts go with the same override (watchdog._start).
+        watch[failure]["inferred"] = True
     _record(deps, watch[failure], store_module)
 
 
@@ -192,9 +254,10 @@ def _record(deps, entry, store_module):
         failure=entry["failure"])
     try:
         deps.store.record(handoff_record)
-    except store_module.StoreError as exc:
+    except (store_module.StoreError, budget_module.OutOfTime) as exc:
         deps.log.error("%s: execution %s not recorded in the CIB (a repeat "
-                       "lands on the same execution): %s", entry["host"],
+                       "lands on the same execution; the next monitor "
+                       "writes it): %s", entry["host"],
                        entry["execution_id"], exc)
 
 
@@ -255,7 +318,7 @@ def _forget(state, deps, host, records, store_module):
         return
     try:
         deps.store.clear(host)
-    except store_module.StoreError as exc:
+    except (store_module.StoreError, budget_module.OutOfTime) as exc:
         deps.log.error("%s: back online, but its handoff record could not "
                        "be cleared: %s", host, exc)
         return
@@ -297,24 +360,47 @@ def _watch(state, deps, records, assessment, trigger):
     pending = [e for e in watch.values() if e.get("outcome") != "SUCCESS"]
     if not pending:
         return
+    # Those a spent budget left out (or cut short) last time come first.
+    pending.sort(key=lambda e: e.get("checked_in", 0))
+    if deps.budget.spent():
+        _left_unchecked(deps, pending)
+        return
     try:
         client = deps.client()
     except Exception as exc:  # noqa: BLE001
         deps.log.error("cannot reach Mistral to watch %d recoveries, will "
                        "retry at the next monitor: %s", len(pending),
                        _describe(exc))
+        if deps.budget.spent():
+            _left_unchecked(deps, pending)
         return
     dog = watchdog_module.Watchdog(
         client, deps.config, deps.log, deps.origin,
         record=lambda entry: _record(deps, entry, store_module),
         clock=deps.clock, fenced_now=fenced_now(assessment, trigger))
-    for entry in pending:
+    for index, entry in enumerate(pending):
+        if deps.budget.spent():
+            _left_unchecked(deps, pending[index:])
+            return
+        entry["checked_in"] = state.get("passes", 0)
         try:
             dog.check(entry)
         except Exception as exc:  # noqa: BLE001 - next monitor again
             deps.log.error("%s: cannot follow execution %s, will retry at "
                            "the next monitor: %s", entry["host"],
                            entry["execution_id"], _describe(exc))
+            if deps.budget.spent():
+                _left_unchecked(deps, pending[index + 1:])
+                return
+
+
+def _left_unchecked(deps, entries):
+    if entries:
+        deps.log.warning(
+            "%s; %d watched failure(s) not checked this pass (the next one "
+            "checks them first): %s", _spent(deps), len(entries),
+            ", ".join(f"{e['host']} (execution {e['execution_id']})"
+                      for e in entries))
 
 
 def _describe(exc):

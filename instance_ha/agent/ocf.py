@@ -7,11 +7,19 @@ start          validate, then create the state file (already there: fine)
 stop           remove the state file; always 0 (a failed stop gets the
                controller fenced)
 monitor        7 without the state file (also as a probe); otherwise one
-               monitor pass (instance_ha.agent.monitor) and 0, whatever
-               Pacemaker, Mistral or Nova answered (logged)
+               monitor pass (instance_ha.agent.monitor) within 80 % of
+               OCF_RESKEY_CRM_meta_timeout, and 0, whatever Pacemaker,
+               Mistral or Nova answered or how long they took (logged)
 validate-all   parameters (6), then this host (2: the clouds.yaml file)
 anything else  3 (OCF_ERR_UNIMPLEMENTED)
 =============  ==============================================================
+
+validate-all and start also refuse (6) what only the first real failure
+would show: a ``cloud`` not in clouds.yaml, a ``workflow`` that is not one
+of the pack's or does not take a host's input, and a ``request_timeout``
+that does not fit into a pass of the monitor (agent.budget: 80 % of the
+monitor operation's timeout, read from the CIB; Pacemaker passes an
+operation only its own timeout).  A monitor works within that budget.
 
 Logs go to HA_LOGFILE when Pacemaker sets it (its detail log), else to
 stderr (which Pacemaker's executor also logs), and to syslog with
@@ -23,11 +31,16 @@ trapped.
 import logging
 import logging.handlers
 import os
+import re
 import sys
 import time
 
+from instance_ha.agent import budget as budget_module
 from instance_ha.agent import config as config_module
 from instance_ha.agent import statefile
+
+# The monitor's budget counts from here (the process has just started).
+STARTED = time.monotonic()
 
 OCF_SUCCESS = 0
 OCF_ERR_GENERIC = 1
@@ -106,6 +119,10 @@ def _config(environ, log, stream, local=True):
         warnings = config_module.check_local(config) if local else []
         if local:
             _check_cloud(config)
+            config_module.check_workflow(config)
+            seconds, source = monitor_timeout_in_cib(environ, config)
+            if seconds is not None:
+                config_module.check_request_timeout(config, seconds, source)
     except config_module.ConfigError as exc:
         log.error("%s", exc)
         exit_reason(str(exc), environ, stream)
@@ -127,6 +144,79 @@ def _check_cloud(config):
                                         config.clouds_yaml or None)
     except mistral_client.MistralError as exc:
         raise config_module.ConfigError(str(exc).splitlines()[0]) from None
+
+
+# Pacemaker's own default operation timeout.
+PACEMAKER_DEFAULT_TIMEOUT = 20.0
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*"
+                       r"(ms|msec|us|usec|s|sec|m|min|h|hr)?$", re.IGNORECASE)
+_ISO_DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$",
+                           re.IGNORECASE)
+_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "ms": 1e-3, "msec": 1e-3,
+                 "us": 1e-6, "usec": 1e-6, "m": 60, "min": 60, "h": 3600,
+                 "hr": 3600}
+
+
+def duration(text):
+    """Seconds of a Pacemaker duration ("60s", "2min", "90", "PT1M"), or
+    None when it is not one."""
+    text = (text or "").strip()
+    match = _DURATION.match(text)
+    if match:
+        return float(match.group(1)) * _UNIT_SECONDS[
+            (match.group(2) or "").lower() or None]
+    match = _ISO_DURATION.match(text)
+    if match and text.upper() != "PT":
+        hours, minutes, seconds = (int(g or 0) for g in match.groups())
+        return float(hours * 3600 + minutes * 60 + seconds)
+    return None
+
+
+def monitor_timeout_in_cib(environ, config):
+    """(seconds, where they come from) of this resource's recurring
+    monitor: its operation's timeout in the CIB, else op_defaults', else
+    Pacemaker's default.  The agent's advertised default when the CIB
+    cannot be read or has no such resource yet; (None, why) when the
+    resource has no recurring monitor (nothing to fit)."""
+    from instance_ha.hostmonitor import pcmk
+
+    instance = re.sub(r":\d+$", "", environ.get("OCF_RESOURCE_INSTANCE", ""))
+    default = budget_module.DEFAULT_MONITOR_TIMEOUT
+    try:
+        result = pcmk.run(["cibadmin", "--query", "--scope",
+                           "configuration"], timeout=config.request_timeout)
+        root = pcmk.parse_xml(result.stdout, "cibadmin --query")
+    except pcmk.ClusterReadError:
+        return default, "the agent's default; the CIB could not be read"
+    primitive = next((p for p in root.iter("primitive")
+                      if p.get("id") == instance), None)
+    if primitive is None:
+        return default, (f"the agent's default; the CIB has no resource "
+                         f"{instance or '(unnamed)'}")
+    timeouts = [_timeout_of(op) for op in primitive.iterfind(
+        "operations/op") if op.get("name") == "monitor"
+        and (duration(op.get("interval")) or 0) > 0]
+    if not timeouts:
+        return None, f"{instance} has no recurring monitor"
+    configured = [t for t in timeouts if t is not None]
+    if configured:
+        return min(configured), f"the monitor operation of {instance}"
+    for nvpair in root.iterfind("op_defaults/meta_attributes/nvpair"):
+        seconds = duration(nvpair.get("value"))
+        if nvpair.get("name") == "timeout" and seconds:
+            return seconds, "op_defaults"
+    return PACEMAKER_DEFAULT_TIMEOUT, ("Pacemaker's default: the monitor "
+                                       f"operation of {instance} sets none")
+
+
+def _timeout_of(op):
+    text = op.get("timeout")
+    if text is None:
+        for nvpair in op.iterfind("meta_attributes/nvpair"):
+            if nvpair.get("name") == "timeout":
+                text = nvpair.get("value")
+    seconds = duration(text)
+    return seconds if seconds else None
 
 
 def start(environ, log, stream=None):
@@ -156,7 +246,9 @@ def stop(environ, log, stream=None):
     return OCF_SUCCESS
 
 
-def monitor(environ, log, stream=None, deps_factory=None):
+def monitor(environ, log, stream=None, deps_factory=None, started=None):
+    """``started``: when the budget starts (time.monotonic; default
+    now)."""
     path = statefile.path(environ)
     state = statefile.load(path)
     if state is None:
@@ -166,7 +258,14 @@ def monitor(environ, log, stream=None, deps_factory=None):
         return code
     from instance_ha.agent import monitor as monitor_module
 
-    deps = (deps_factory or monitor_module.Dependencies)(config, log)
+    seconds, why = budget_module.monitor_timeout(environ)
+    if why:
+        log.warning("%s", why)
+    _warn_timeout(state, config, seconds, log)
+    work = budget_module.Budget(budget_module.pass_seconds(seconds),
+                                start=started)
+    deps = (deps_factory or monitor_module.Dependencies)(config, log,
+                                                         budget=work)
     try:
         monitor_module.run(state, deps)
     except Exception:  # noqa: BLE001 - a bug must not fail the resource
@@ -177,6 +276,21 @@ def monitor(environ, log, stream=None, deps_factory=None):
     except OSError as exc:
         log.error("cannot save the state file %s: %s", path, exc.strerror)
     return OCF_SUCCESS
+
+
+def _warn_timeout(state, config, seconds, log):
+    """Once per monitor timeout: say when request_timeout does not fit
+    (start checks it against the CIB; the operation may change since).
+    The pass goes on, every call cut to the time left."""
+    try:
+        config_module.check_request_timeout(config, seconds,
+                                            "OCF_RESKEY_CRM_meta_timeout")
+        problem = None
+    except config_module.ConfigError as exc:
+        problem = str(exc)
+    if problem and state.get("timeout_warning") != problem:
+        log.error("%s; every call is cut to what is left of the pass", problem)
+    state["timeout_warning"] = problem
 
 
 def validate_all(environ, log, stream=None):
@@ -197,6 +311,8 @@ def main(argv=None, environ=None):
         sys.stderr.write(f"instance-ha: unsupported action {action!r}\n")
         return OCF_ERR_UNIMPLEMENTED
     log = setup_logging(environ)
+    if handler is monitor:
+        return monitor(environ, log, started=STARTED)
     return handler(environ, log)
 
 

@@ -30,6 +30,18 @@ completes an ordinary task in that state but not a with-items task whose
 slots leaked (mistral-facts.md 3.4, E4), so the age gives it two tries.
 These rules are ``STALL_RULES``, one row each.
 
+They judge one look at the run (``Scan``), read per execution: the run's
+executions (``executions.list(root_execution_id=...)``) and the tasks of
+each unfinished one (``tasks.list(workflow_execution_id=...)``), page by
+page (``PAGE`` items after the last one's id), at most ``MAX_PAGES``
+requests per list.  Never Mistral's whole task list: it is cut at
+``[api] max_limit`` (1000) items, so on a busy Mistral a stall of this
+run could be missed, or a run judged on half of its executions.  A run
+too large to read whole is not judged at all that time (said once).
+One check costs one request for the execution, one per page of the
+run's executions and one per page of tasks of each unfinished execution
+(at most the workflow's concurrency, plus the root).
+
 A run that ends in ERROR is reported and started again, up to
 ``max_attempts`` runs per failure; then the agent says, loudly and
 repeatedly, that an operator must act, and does nothing more for it.
@@ -46,12 +58,15 @@ One watched failure is a JSON-able dict (kept in the state file)::
     {"host", "fenced_at" (ISO), "failure" (trigger.failure_key), "attempt",
      "execution_id", "fingerprint", "progress_at" (ISO), "outcome"
      (None | SUCCESS | ERROR | CANCELLED | EXHAUSTED), "why" (the last run
-     was replaced or given up), "alarm_at"}
+     was replaced or given up), "alarm_at", "held" (why nothing starts
+     now), "too_large", "checked_in" (the monitor pass that last checked
+     it)}
 """
 
 import datetime
 import hashlib
 
+from instance_ha.agent import budget
 from instance_ha.agent import handoff
 
 RUNNING_STATES = ("RUNNING", "IDLE")
@@ -64,6 +79,47 @@ ORPHANED_TASK_AGE = datetime.timedelta(minutes=2)
 NEVER_COMPLETED_TASK_AGE = datetime.timedelta(minutes=4, seconds=20)
 MISTRAL_TIME = "%Y-%m-%d %H:%M:%S"
 FINISHED_TASK_STATES = ("SUCCESS", "ERROR", "CANCELLED")
+# Items per list request: below any sane [api] max_limit (default 1000),
+# since a page shorter than asked for is taken as the last one.
+PAGE = 100
+MAX_PAGES = 50
+
+
+class TooLarge(Exception):
+    """A list of the run did not end within MAX_PAGES pages."""
+
+
+class Scan:
+    """One look at a run: ``executions`` (the root first, then every
+    execution below it), ``tasks`` (execution id -> its tasks, for each
+    unfinished execution) and ``subs`` (task id -> the executions it
+    started)."""
+
+    def __init__(self, root, children, tasks):
+        self.root = root
+        self.children = children
+        self.executions = [root] + children
+        self.tasks = tasks
+        self.subs = {}
+        for execution in children:
+            task_id = getattr(execution, "task_execution_id", None)
+            if task_id:
+                self.subs.setdefault(task_id, []).append(execution)
+
+    def unfinished(self):
+        return [e for e in self.executions if e.state in RUNNING_STATES]
+
+
+def read_all(list_call, **filters):
+    """Every item of a python-mistralclient list, page by page."""
+    items, marker = [], ""
+    for _ in range(MAX_PAGES):
+        page = list(list_call(marker=marker, limit=PAGE, **filters))
+        items += page
+        if len(page) < PAGE:
+            return items
+        marker = page[-1].id
+    raise TooLarge(f"more than {PAGE * MAX_PAGES} items")
 
 
 def new_entry(host, fenced_at, failure, attempt, execution_id, now):
@@ -148,11 +204,21 @@ class Watchdog:
                           host, execution.id, state)
             entry["progress_at"] = self.clock().isoformat()
             return
-        children = self._children(execution.id)
         now = self.clock()
-        run = [execution] + children
+        try:
+            scan = self.scan(execution)
+        except TooLarge as exc:
+            if entry.get("too_large") != execution.id:
+                entry["too_large"] = execution.id
+                self.log.warning("%s: execution %s is too large to judge "
+                                 "(%s); not judged while so", host,
+                                 execution.id, exc)
+            entry["progress_at"] = now.isoformat()
+            return
+        entry.pop("too_large", None)
+        children, run = scan.children, scan.executions
         for finder, what, why in STALL_RULES:
-            found = finder(self, run, now)
+            found = finder(scan, now)
             if found:
                 self._restart(entry, execution, children,
                               f"has {len(found)} {what} ("
@@ -187,72 +253,25 @@ class Watchdog:
         for child in stuck + [execution]:
             try:
                 self.client.executions.update(child.id, "ERROR")
+            except budget.OutOfTime:
+                raise  # the next monitor finds the stall again
             except Exception as exc:  # noqa: BLE001 - try the others
                 self.log.warning("%s: could not set execution %s to ERROR: "
                                  "%s", host, child.id, exc)
         entry["outcome"] = "ERROR"
         self._next_attempt(entry, why)
 
-    def _orphaned_tasks(self, executions, now):
-        """Names of the run's tasks left IDLE for ORPHANED_TASK_AGE."""
-        ids = {e.id for e in executions}
-        orphans = []
-        for task in self.client.tasks.list(state="IDLE"):
-            if task.state != "IDLE" or not task.created_at or \
-                    task.workflow_execution_id not in ids:
-                continue
-            if now - _mistral_time(task.created_at) >= ORPHANED_TASK_AGE:
-                orphans.append(f"{task.name} {task.id}")
-        return orphans
-
-    def _never_completed(self, executions, now):
-        """Executions RUNNING, unchanged for ORPHANED_TASK_AGE, whose
-        every task finished at least that long ago."""
-        found = []
-        for execution in executions:
-            if execution.state != "RUNNING" or not execution.updated_at:
-                continue
-            if now - _mistral_time(execution.updated_at) < ORPHANED_TASK_AGE:
-                continue
-            tasks = self.client.tasks.list(
-                workflow_execution_id=execution.id)
-            if not tasks or any(t.state not in FINISHED_TASK_STATES
-                                for t in tasks):
-                continue
-            last = max(_mistral_time(t.updated_at or t.created_at)
-                       for t in tasks)
-            if now - last >= ORPHANED_TASK_AGE:
-                found.append(f"{execution.workflow_name} {execution.id}")
-        return found
-
-    def _never_completed_tasks(self, executions, now):
-        """Tasks RUNNING, unchanged for NEVER_COMPLETED_TASK_AGE, whose
-        every sub-workflow execution finished at least that long ago."""
-        subs = {}
-        for execution in executions:
-            task_id = getattr(execution, "task_execution_id", None)
-            if task_id:
-                subs.setdefault(task_id, []).append(execution)
-        ids = {e.id for e in executions}
-        found = []
-        for task in self.client.tasks.list(state="RUNNING"):
-            if task.state != "RUNNING" or \
-                    task.workflow_execution_id not in ids or \
-                    not subs.get(task.id):
-                continue
-            if any(s.state not in FINISHED_TASK_STATES or not s.updated_at
-                   for s in subs[task.id]):
-                continue
-            last = max([_mistral_time(s.updated_at) for s in subs[task.id]]
-                       + [_mistral_time(task.updated_at or task.created_at)])
-            if now - last >= NEVER_COMPLETED_TASK_AGE:
-                found.append(f"{task.name} {task.id}")
-        return found
-
-    def _children(self, root_id):
-        children = self.client.executions.list(
-            root_execution_id=root_id, limit=1000)
-        return [c for c in children if c.id != root_id]
+    def scan(self, execution):
+        """The Scan of the run whose root is ``execution``; TooLarge."""
+        children = [c for c in read_all(self.client.executions.list,
+                                        root_execution_id=execution.id)
+                    if c.id != execution.id]
+        scan = Scan(execution, children, {})
+        for unfinished in scan.unfinished():
+            scan.tasks[unfinished.id] = read_all(
+                self.client.tasks.list,
+                workflow_execution_id=unfinished.id)
+        return scan
 
     def _next_attempt(self, entry, why):
         attempt = entry["attempt"] + 1
@@ -303,7 +322,8 @@ class Watchdog:
         execution = handoff.start(
             self.client, entry["host"], fenced_at, attempt,
             self.config.workflow, self.config.on_shared_storage, self.origin,
-            self.config.workflow_input(entry["host"]))
+            self.config.workflow_input(entry["host"],
+                                       entry.get("inferred", False)))
         entry.update(attempt=attempt, execution_id=execution.id,
                      fingerprint=None, outcome=None,
                      progress_at=self.clock().isoformat())
@@ -313,15 +333,62 @@ class Watchdog:
         self.record(entry)
 
 
+def orphaned_tasks(scan, now):
+    """Names of the run's tasks left IDLE for ORPHANED_TASK_AGE."""
+    return [f"{task.name} {task.id}"
+            for execution in scan.unfinished()
+            for task in scan.tasks.get(execution.id, ())
+            if task.state == "IDLE" and task.created_at
+            and now - _mistral_time(task.created_at) >= ORPHANED_TASK_AGE]
+
+
+def never_completed(scan, now):
+    """Executions RUNNING, unchanged for ORPHANED_TASK_AGE, whose every
+    task finished at least that long ago."""
+    found = []
+    for execution in scan.unfinished():
+        if execution.state != "RUNNING" or not execution.updated_at:
+            continue
+        if now - _mistral_time(execution.updated_at) < ORPHANED_TASK_AGE:
+            continue
+        tasks = scan.tasks.get(execution.id)
+        if not tasks or any(t.state not in FINISHED_TASK_STATES
+                            for t in tasks):
+            continue
+        last = max(_mistral_time(t.updated_at or t.created_at)
+                   for t in tasks)
+        if now - last >= ORPHANED_TASK_AGE:
+            found.append(f"{execution.workflow_name} {execution.id}")
+    return found
+
+
+def never_completed_tasks(scan, now):
+    """Tasks RUNNING, unchanged for NEVER_COMPLETED_TASK_AGE, whose every
+    sub-workflow execution finished at least that long ago."""
+    found = []
+    for execution in scan.unfinished():
+        for task in scan.tasks.get(execution.id, ()):
+            subs = scan.subs.get(task.id)
+            if task.state != "RUNNING" or not subs:
+                continue
+            if any(s.state not in FINISHED_TASK_STATES or not s.updated_at
+                   for s in subs):
+                continue
+            last = max([_mistral_time(s.updated_at) for s in subs]
+                       + [_mistral_time(task.updated_at or task.created_at)])
+            if now - last >= NEVER_COMPLETED_TASK_AGE:
+                found.append(f"{task.name} {task.id}")
+    return found
+
+
 # The stalls Mistral never leaves by itself, each found without waiting
 # for watchdog_timeout: (finder, what the log says, why it is recorded).
 STALL_RULES = (
-    (Watchdog._orphaned_tasks, "task(s) that never started",
-     "task(s) never started"),
-    (Watchdog._never_completed,
+    (orphaned_tasks, "task(s) that never started", "task(s) never started"),
+    (never_completed,
      "execution(s) whose tasks all finished but which were never completed",
      "execution(s) never completed"),
-    (Watchdog._never_completed_tasks,
+    (never_completed_tasks,
      "task(s) whose sub-workflows all finished but which were never "
      "completed", "task(s) never completed"),
 )

@@ -153,3 +153,28 @@ def test_watchdog_fails_a_stalled_run_and_starts_the_next(
     # Each VM was evacuated once: the second run looked before acting.
     evacuations = sim.cloud.calls.accepted_evacuations()
     assert sorted(evacuations.values()) == [1, 1]
+
+
+def test_the_watchdog_pages_through_mistral_lists(cloud_and_mistral,
+                                                  monkeypatch):
+    """The watchdog's marker paging (watchdog.read_all) against Mistral's
+    own API, one item a page: the same items, in the same order, as one
+    list of them all."""
+    sim, client = cloud_and_mistral
+    runs = [handoff.start(client, "rn2", FENCED_AT + datetime.timedelta(
+        hours=n), 0, trigger.WORKFLOW, True, "paging") for n in (1, 2)]
+    for run in runs:
+        wait(lambda run=run: client.executions.get(run.id).state
+             != "RUNNING", 60, "the empty host's run to end")
+    monkeypatch.setattr(watchdog, "PAGE", 1)
+    everything = client.executions.list(workflow_name=trigger.WORKFLOW,
+                                        limit=1000)
+    assert len(everything) >= 2
+    assert [e.id for e in watchdog.read_all(
+        client.executions.list, workflow_name=trigger.WORKFLOW)] == \
+        [e.id for e in everything]
+    tasks = client.tasks.list(workflow_execution_id=runs[0].id, limit=1000)
+    assert len(tasks) >= 2
+    assert [t.id for t in watchdog.read_all(
+        client.tasks.list, workflow_execution_id=runs[0].id)] == \
+        [t.id for t in tasks]

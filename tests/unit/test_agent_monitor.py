@@ -42,6 +42,20 @@ def live(name):
     return crm_mon.read_file(os.path.join(LIVE, name))
 
 
+# Mistral's [api] max_limit: no list answer holds more items.
+MISTRAL_MAX_LIMIT = 1000
+
+
+def mistral_page(items, marker="", limit=None):
+    """A page as Mistral's list API gives it: ordered by created_at (then
+    id), the items after the marker's, at most limit and max_limit."""
+    items = sorted(items, key=lambda i: (i.created_at or "", i.id))
+    if marker:
+        ids = [i.id for i in items]
+        items = items[ids.index(marker) + 1:]
+    return items[:min(limit or MISTRAL_MAX_LIMIT, MISTRAL_MAX_LIMIT)]
+
+
 class Execution:
     def __init__(self, body, state="RUNNING", created_at="", root=None):
         self.id = body["id"]
@@ -65,6 +79,7 @@ class FakeExecutions:
         self.posts = []
         self.updates = []
         self.children = {}
+        self.lists = []
         self.unreachable = False
         self.tick = 0
 
@@ -88,9 +103,13 @@ class FakeExecutions:
             raise mistral_base.APIException(404, "Execution not found")
         return self.items[execution_id]
 
-    def list(self, root_execution_id=None, limit=None, **filters):
+    def list(self, root_execution_id=None, marker="", limit=None,
+             **filters):
         self._check()
-        return list(self.children.get(root_execution_id, []))
+        self.lists.append(dict(filters, root_execution_id=root_execution_id,
+                               marker=marker, limit=limit))
+        return mistral_page(self.children.get(root_execution_id, []),
+                            marker, limit)
 
     def update(self, execution_id, state):
         self._check()
@@ -116,18 +135,24 @@ class Task:
 
 
 class FakeTasks:
-    """GET /v2/tasks?state=..., GET /v2/executions/ID/tasks"""
+    """GET /v2/executions/ID/tasks, and GET /v2/tasks?state=... (every
+    execution's tasks, cut at max_limit as Mistral does)."""
 
     def __init__(self):
         self.items = []
+        self.calls = []
 
-    def list(self, workflow_execution_id=None, **filters):
+    def list(self, workflow_execution_id=None, marker="", limit=None,
+             **filters):
+        self.calls.append(dict(filters, marker=marker, limit=limit,
+                               workflow_execution_id=workflow_execution_id))
         if workflow_execution_id:
-            return [t for t in self.items
-                    if t.workflow_execution_id == workflow_execution_id]
-        # As if the API ignored the filter: the caller must check.
-        assert set(filters) == {"state"}
-        return list(self.items)
+            found = [t for t in self.items
+                     if t.workflow_execution_id == workflow_execution_id]
+        else:
+            found = [t for t in self.items
+                     if t.state == filters.get("state", t.state)]
+        return mistral_page(found, marker, limit)
 
 
 class FakeClient:
@@ -496,3 +521,30 @@ def test_a_host_suffix_makes_the_nova_host_name(agent):
     a.run(live("crm_mon_fencing_succeeded.xml"))
     assert json.loads(a.posts[0]["input"])["search_opts"] == {
         "host": "rn1.localdomain"}
+
+
+def test_an_inferred_fencing_goes_to_every_run_as_an_override(agent):
+    """infer_fencing: no fence history, cn3 seen lost then clean.  The
+    workflow cannot check that with Pacemaker, so the first run and the
+    watchdog's next one carry an override that says how it was known."""
+    def members(name):
+        return crm_mon.read_file(os.path.join(SIMULATED, name + ".xml"))
+
+    a = agent(computes="cn2 cn3", infer_fencing="true")
+    a.run(members("members-online"))
+    a.clock.advance(5)
+    a.run(members("members-cn3-lost"))
+    a.clock.advance(5)
+    a.run(members("members-cn3-fenced"))
+    assert a.posts == []  # seen clean at this read: inferred at the next
+    a.clock.advance(5)
+    a.run()
+    assert len(a.posts) == 1
+    override = {"override": "fencing of cn3 inferred by the agent (seen "
+                            "lost, then clean; no fence history)"}
+    assert json.loads(a.posts[0]["input"])["fencing"] == override
+    a.client.executions.items[a.posts[0]["id"]].state = "ERROR"
+    a.clock.advance(10)
+    a.run()
+    assert len(a.posts) == 2
+    assert json.loads(a.posts[1]["input"])["fencing"] == override

@@ -194,6 +194,18 @@ def test_stop_and_probe_work_without_python(installed, rsctmp, tmp_path):
                                             "read"),
     ({"OCF_RESKEY_policy": '{"evacuate": "some"}'}, 6, "policy evacuate"),
     ({"OCF_RESKEY_concurrency": "0"}, 6, "concurrency must be an integer"),
+    ({"OCF_RESKEY_workflow": "instance_ha.host_evacuation"}, 6,
+     "workflow='instance_ha.host_evacuation' is not a workflow of the "
+     "instance-ha pack (instance_ha.host_evacuate, "),
+    ({"OCF_RESKEY_workflow": "instance_ha.instance_restart"}, 6,
+     "workflow=instance_ha.instance_restart does not take the input the "
+     "agent gives a failed host's run ("),
+    # No CIB here: the monitor timeout the meta-data advertises, 60 s.
+    ({"OCF_RESKEY_request_timeout": "49"}, 6,
+     "request_timeout=49 does not fit the monitor timeout of 60 s (the "
+     "agent's default; the CIB could not be read): a monitor pass works "
+     "for at most 48 s; lower request_timeout or make the monitor timeout "
+     "at least 62 s"),
 ])
 def test_bad_parameters_give_the_ocf_code_and_an_exit_reason(
         installed, rsctmp, params, code, reason):
@@ -206,6 +218,73 @@ def test_bad_parameters_give_the_ocf_code_and_an_exit_reason(
     assert not os.path.exists(os.path.join(rsctmp, "instance-ha-t1.state"))
     # A stop never fails, even misconfigured (a failed stop fences).
     assert run(installed["agent"], "stop", rsctmp, **params).returncode == 0
+
+
+def test_a_pack_workflow_and_a_request_timeout_that_fits_are_valid(
+        installed, rsctmp):
+    for params in ({"OCF_RESKEY_workflow": "instance_ha.host_evacuate"},
+                   {"OCF_RESKEY_request_timeout": "48"}):
+        proc = run(installed["agent"], "validate-all", rsctmp, **params)
+        assert proc.returncode == 0, proc.stderr
+
+
+def cib_with_agent(tmp_path, op='interval="10s" timeout="20s"',
+                   op_defaults=None, resource="t1"):
+    """A CIB file (for CIB_file) where ``resource`` is this agent, its
+    monitor operation with the attributes ``op``."""
+    with open(os.path.join(REPO, "tests", "unit", "hostmonitor", "fixtures",
+                           "cib", "rn1-fenced.xml")) as f:
+        text = f.read()
+    primitive = (f'<primitive id="{resource}" class="ocf" '
+                 'provider="openstack" type="instance-ha"><operations>'
+                 f'<op id="{resource}-monitor" name="monitor" {op}/>'
+                 '</operations></primitive>')
+    defaults = ("" if op_defaults is None else
+                '<op_defaults><meta_attributes id="op-options"><nvpair '
+                'id="op-options-timeout" name="timeout" '
+                f'value="{op_defaults}"/></meta_attributes></op_defaults>')
+    text = text.replace("    </resources>\n",
+                        f"{primitive}</resources>{defaults}\n", 1)
+    path = tmp_path / "cib.xml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("cib, request_timeout, reason", [
+    ({}, "16", None),
+    ({}, "17", "request_timeout=17 does not fit the monitor timeout of "
+               "20 s (the monitor operation of t1): a monitor pass works "
+               "for at most 16 s; lower request_timeout or make the "
+               "monitor timeout at least 22 s"),
+    ({"op": 'interval="10s" timeout="PT1M"'}, "48", None),
+    ({"op": 'interval="10s" timeout="90000ms"'}, "73", "monitor timeout "
+     "of 90 s (the monitor operation of t1)"),
+    ({"op": 'interval="10s"', "op_defaults": "2min"}, "100",
+     "monitor timeout of 120 s (op_defaults)"),
+    ({"op": 'interval="10s"'}, "17", "monitor timeout of 20 s (Pacemaker's "
+                                     "default: the monitor operation of t1 "
+                                     "sets none)"),
+    ({"op": 'interval="0s" timeout="5s"'}, "300", None),  # a probe only
+    ({"resource": "other"}, "49", "monitor timeout of 60 s (the agent's "
+                                  "default; the CIB has no resource t1)"),
+])
+def test_request_timeout_must_fit_the_monitor_operation_in_the_cib(
+        installed, rsctmp, tmp_path, cib, request_timeout, reason):
+    """Pacemaker passes start and validate-all their own timeout, not the
+    monitor's: the agent reads its monitor operation from the CIB."""
+    env = {"CIB_file": cib_with_agent(tmp_path, **cib),
+           "OCF_RESKEY_request_timeout": request_timeout}
+    for action in ("validate-all", "start"):
+        proc = run(installed["agent"], action, rsctmp, **env)
+        reasons = [line for line in proc.stderr.splitlines()
+                   if line.startswith("ocf-exit-reason:")]
+        if reason is None:
+            assert proc.returncode == 0, proc.stderr
+            assert reasons == []
+        else:
+            assert proc.returncode == 6, proc.stderr
+            assert len(reasons) == 1 and reason in reasons[0], proc.stderr
+    run(installed["agent"], "stop", rsctmp)
 
 
 def test_clouds_yaml_readable_by_others_is_a_warning(installed, rsctmp,

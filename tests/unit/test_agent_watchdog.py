@@ -334,3 +334,120 @@ def test_without_a_gate_nothing_ever_starts(caplog):
     dog.check(entry)
     assert len(client.executions.posts) == 1
     assert entry["held"] == "no cluster read confirms the fencing"
+
+
+def _task_calls(d):
+    return [c["workflow_execution_id"] for c in d.client.tasks.calls]
+
+
+def test_the_stall_scan_reads_the_run_per_execution(make):
+    """The tasks read are those of this run's unfinished executions, one
+    request each, and the executions those below its root: never
+    Mistral's whole task list (cut at 1000 items, and mostly others')."""
+    d = make(watchdog_timeout=900)
+    root_id = d.entry["execution_id"]
+    running = d.add_child("RUNNING")
+    done = d.add_child("SUCCESS")
+    d.client.tasks.items += [
+        Task("evacuate_servers", root_id, state="RUNNING"),
+        Task("wait_until_moved", running.id, state="RUNNING"),
+        Task("unlock_server", done.id, state="SUCCESS")] + [
+        Task(f"other{i:04d}", f"other-run-{i}", state="IDLE")
+        for i in range(1500)]
+    d.check()
+    assert all(_task_calls(d)), d.client.tasks.calls
+    assert sorted(_task_calls(d)) == sorted([root_id, running.id])
+    assert d.executions.lists == [{"root_execution_id": root_id,
+                                   "marker": "", "limit": watchdog.PAGE}]
+    assert d.executions.updates == []
+
+
+def test_a_task_never_started_is_found_on_a_busy_mistral(make, caplog):
+    """1200 IDLE tasks of other runs, older than this run's: Mistral's
+    task list (1000 at most) does not reach this run's orphan; the scan
+    of its own execution does."""
+    d = make(watchdog_timeout=900)
+    child = d.add_child("RUNNING")
+    d.client.tasks.items += [
+        Task(f"other{i:04d}", f"other-run-{i}",
+             created_at="2026-11-21 05:00:00") for i in range(1200)]
+    d.client.tasks.items.append(Task(
+        "evacuate_server", child.id, created_at=_mistral_time(
+            d.clock() - datetime.timedelta(minutes=3))))
+    d.check()
+    assert (child.id, "ERROR") in d.executions.updates
+    assert d.entry["execution_id"] == handoff.execution_id("rn1", FENCED_AT,
+                                                           1)
+    assert "has 1 task(s) that never started (evacuate_server " \
+        "task-evacuate_server)" in caplog.text
+
+
+def _children_of(d, task, states):
+    """Sub-workflow executions of ``task``, created in this order, one
+    second apart (Mistral lists them by created_at)."""
+    kids = d.executions.children.setdefault(d.entry["execution_id"], [])
+    start = d.clock() - datetime.timedelta(hours=1)
+    for state in states:
+        child = Execution(
+            {"id": f"sub-{len(kids):05d}",
+             "workflow_name": "instance_ha.instance_evacuate"}, state=state,
+            created_at=_mistral_time(start + datetime.timedelta(
+                seconds=len(kids))))
+        child.task_execution_id = task.id
+        kids.append(child)
+    return kids
+
+
+def test_a_with_items_task_is_judged_on_all_its_sub_workflows(make):
+    """1050 per-VM runs of one with-items task, the last 50 still
+    running: past Mistral's 1000-item list, read page by page, they keep
+    the task from being taken for one whose sub-workflows all finished."""
+    d = make(watchdog_timeout=900)
+    root_id = d.entry["execution_id"]
+    task = Task("evacuate_servers", root_id, state="RUNNING",
+                created_at=_mistral_time(d.clock()))
+    d.client.tasks.items.append(task)
+    kids = _children_of(d, task, ["SUCCESS"] * 1000 + ["RUNNING"] * 50)
+    d.check()
+    d.check(advance=watchdog.NEVER_COMPLETED_TASK_AGE.total_seconds() + 60)
+    assert d.executions.updates == []
+    assert len(d.executions.posts) == 1
+    # 1050 executions, 100 a page, each after the last one's id.
+    pages = d.executions.lists[:len(d.executions.lists) // 2]
+    assert [p["marker"] for p in pages] == [""] + [
+        kids[n * watchdog.PAGE - 1].id for n in range(1, 11)]
+
+
+def test_the_tasks_of_an_execution_are_read_page_by_page(make, caplog):
+    d = make(watchdog_timeout=900)
+    child = d.add_child("RUNNING")
+    old = _mistral_time(d.clock() - datetime.timedelta(minutes=30))
+    d.client.tasks.items += [
+        Task(f"done{i:03d}", child.id, state="SUCCESS", created_at=old)
+        for i in range(150)]
+    d.client.tasks.items.append(Task(
+        "evacuate_server", child.id, created_at=_mistral_time(
+            d.clock() - datetime.timedelta(minutes=3))))
+    d.check()
+    mine = [c for c in d.client.tasks.calls
+            if c["workflow_execution_id"] == child.id]
+    assert [c["marker"] for c in mine] == ["", "task-done099"]
+    assert "has 1 task(s) that never started (evacuate_server " \
+        "task-evacuate_server)" in caplog.text
+
+
+def test_a_run_too_large_to_read_is_not_judged(make, monkeypatch, caplog):
+    """More executions than MAX_PAGES pages: the requests stop there,
+    and nothing is judged on a part of the run (said once)."""
+    monkeypatch.setattr(watchdog, "MAX_PAGES", 3)
+    d = make(watchdog_timeout=900)
+    task = Task("evacuate_servers", d.entry["execution_id"],
+                state="RUNNING", created_at=_mistral_time(d.clock()))
+    d.client.tasks.items.append(task)
+    _children_of(d, task, ["SUCCESS"] * 301)
+    for _ in range(3):
+        d.check(advance=300)
+    assert len(d.executions.lists) == 3 * 3
+    assert d.executions.updates == [] and len(d.executions.posts) == 1
+    assert caplog.text.count("is too large to judge (more than 300 "
+                             "items)") == 1

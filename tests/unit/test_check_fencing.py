@@ -9,7 +9,6 @@ from mistral_lib import actions
 from instance_ha import fence_gate
 from instance_ha.actions import check_fencing
 from instance_ha.agent import config as agent_config
-from instance_ha.hostmonitor import decision
 
 
 @pytest.fixture
@@ -98,11 +97,7 @@ def test_the_agent_asks_the_workflow_to_check_its_own_node():
 
 def test_an_inferred_fencing_goes_as_an_override_that_says_so():
     config = agent_config.AgentConfig(mistral_url="http://unused/v2")
-    inferred = decision.Verdict(name="rn1", type="remote",
-                                decision=decision.FAILED_FENCED,
-                                reason="seen lost then clean",
-                                inferred=True)
-    fencing = config.workflow_input("rn1", inferred)["fencing"]
+    fencing = config.workflow_input("rn1", inferred=True)["fencing"]
     assert fencing == {"override": "fencing of rn1 inferred by the agent "
                                    "(seen lost, then clean; no fence "
                                    "history)"}

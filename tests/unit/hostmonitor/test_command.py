@@ -193,8 +193,39 @@ def test_hostmonitor_rejects_a_bad_url(run):
 def test_hostmonitor_help_lists_its_options(run):
     result = run("hostmonitor", "--help")
     for option in ("--interval", "--debounce", "--threshold", "--computes",
-                   "--on-shared-storage", "--store"):
+                   "--on-shared-storage", "--store", "--pass-timeout",
+                   "--state-file", "--watchdog-timeout", "--max-attempts",
+                   "--evacuation-delay"):
         assert option in result.output
+
+
+def test_hostmonitor_once_keeps_the_agent_state_file(run, cib_copy,
+                                                     tmp_path):
+    """One pass of the agent's monitor: its state, in the agent's state
+    file format, for the next start of the daemon."""
+    from instance_ha.agent import statefile
+
+    path = tmp_path / "hostmonitor.state"
+    env = {"CIB_file": cib_copy("rn1-fenced"), "TZ": "UTC"}
+    result = run("hostmonitor", "--once", "--state-file", str(path),
+                 "--mistral-url", "http://127.0.0.1:9/v2", env=env)
+    assert result.exit_code == 0, result.output
+    state = statefile.load(str(path))
+    assert state["passes"] == 1
+    assert state["logged"]["rn1"][0] == "failed_unfenced"
+    assert state["watch"] == {}
+
+
+def test_hostmonitor_refuses_a_timeout_its_pass_cannot_hold(run):
+    result = run("hostmonitor", "--once", "--no-store", "--mistral-url",
+                 "http://127.0.0.1:9/v2", "--timeout", "50")
+    assert result.exit_code == 2
+    assert "request_timeout=50 does not fit the monitor timeout of 60 s " \
+        "(--pass-timeout)" in result.output
+    fits = run("hostmonitor", "--once", "--no-store", "--mistral-url",
+               "http://127.0.0.1:9/v2", "--timeout", "50", "--pass-timeout",
+               "63", env={"CIB_file": "/nonexistent/cib.xml"})
+    assert fits.exit_code == 0, fits.output
 
 
 def test_command_module_imports_only_click_at_top():

@@ -105,8 +105,9 @@ def test_the_whole_story_triggers_once(fake_mistral):
     times = iter([pcmk.parse_time(_last_update(name)) for name in names])
     client = mistral_client.connect(mistral_url=fake_mistral.url, timeout=5)
     monitor = daemon.HostMonitor(
-        read=iter(reads).__next__, policy=decision.Policy(debounce=2),
-        trigger=trigger.Trigger(client, on_shared_storage=True),
+        config=daemon.agent_config(decision.Policy(debounce=2),
+                                   on_shared_storage=True),
+        read=iter(reads).__next__, connect=lambda: client,
         clock=lambda: next(times))
     decisions = [monitor.step().verdict("rn1").decision for _ in names]
     assert decisions == ["online", "failed_unfenced", "failed_fenced",

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from instance_ha import mistral_client
+from instance_ha.agent import handoff
 from instance_ha.hostmonitor import decision
 from instance_ha.hostmonitor import store
 from instance_ha.hostmonitor import trigger
@@ -39,10 +40,15 @@ def test_execution_id_is_deterministic_per_failure():
         "rn1@2026-11-21T06:22:27.000000+00:00"
 
 
+def start(client, on_shared_storage=True, origin="test"):
+    """One failure's run, as the agent and the daemon start it."""
+    return handoff.start(client, VERDICT.name, VERDICT.fenced_at, 0,
+                         trigger.WORKFLOW, on_shared_storage, origin)
+
+
 def test_trigger_posts_the_workflow_with_its_id(fake_mistral, client):
-    start = trigger.Trigger(client, on_shared_storage=False,
-                            origin="hostmonitor on cn1")
-    execution = start(VERDICT)
+    execution = start(client, on_shared_storage=False,
+                      origin="hostmonitor on cn1")
     assert execution.id == trigger.execution_id("rn1", FENCED_AT)
     [body] = fake_mistral.posts
     assert body["id"] == execution.id
@@ -56,32 +62,23 @@ def test_trigger_posts_the_workflow_with_its_id(fake_mistral, client):
 
 
 def test_repeated_trigger_returns_the_same_execution(fake_mistral, client):
-    start = trigger.Trigger(client, on_shared_storage=True)
-    first = start(VERDICT)
-    again = trigger.Trigger(client, on_shared_storage=True)(VERDICT)
+    first = start(client)
+    again = start(client)
     assert again.id == first.id
     assert len(fake_mistral.posts) == 2
     assert list(fake_mistral.executions) == [first.id]
 
 
-def test_trigger_refuses_a_verdict_without_fencing_time(client):
-    verdict = decision.Verdict(name="rn1", type="remote",
-                               decision=decision.FAILED_UNFENCED,
-                               reason="test")
-    with pytest.raises(ValueError, match="no fencing time"):
-        trigger.Trigger(client, on_shared_storage=True)(verdict)
-
-
 def test_mistral_error_is_raised(fake_mistral, client):
     fake_mistral.fail_next = 1
     with pytest.raises(mistral_client.TRANSPORT_ERRORS):
-        trigger.Trigger(client, on_shared_storage=True)(VERDICT)
+        start(client)
 
 
 def test_find_execution(fake_mistral, client):
     assert store.find_execution(client, "rn1", FENCED_AT) is None
     assert store.find_execution(client, "rn1") is None
-    started = trigger.Trigger(client, on_shared_storage=True)(VERDICT)
+    started = start(client)
     assert store.find_execution(client, "rn1", FENCED_AT).id == started.id
     assert store.find_execution(client, "rn1").id == started.id
     # "rn1" must not match "rn10".
