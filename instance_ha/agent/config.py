@@ -10,8 +10,8 @@ import json
 import os
 import re
 
-OCF_ERR_ARGS = 2
-OCF_ERR_CONFIGURED = 6
+from instance_ha.agent.returncodes import OCF_ERR_ARGS
+from instance_ha.agent.returncodes import OCF_ERR_CONFIGURED
 
 DEFAULT_WORKFLOW = "instance_ha.host_evacuate"
 _TRUE = {"1", "true", "yes", "on", "y", "t"}

@@ -38,14 +38,13 @@ import time
 from instance_ha.agent import budget as budget_module
 from instance_ha.agent import config as config_module
 from instance_ha.agent import statefile
+from instance_ha.agent.returncodes import OCF_ERR_GENERIC
+from instance_ha.agent.returncodes import OCF_ERR_UNIMPLEMENTED
+from instance_ha.agent.returncodes import OCF_NOT_RUNNING
+from instance_ha.agent.returncodes import OCF_SUCCESS
 
 # The monitor's budget counts from here (the process has just started).
 STARTED = time.monotonic()
-
-OCF_SUCCESS = 0
-OCF_ERR_GENERIC = 1
-OCF_ERR_UNIMPLEMENTED = 3
-OCF_NOT_RUNNING = 7
 
 LOG_NAME = "instance_ha.agent"
 

@@ -90,6 +90,7 @@ def test_install_agent_refuses_an_interpreter_without_instance_ha(
 def test_meta_data_is_valid_against_ra_api_1_dtd(installed, rsctmp):
     proc = run(installed["agent"], "meta-data", rsctmp)
     assert proc.returncode == 0
+    assert "<version>1.1</version>" in proc.stdout  # the OCF standard
     assert proc.stdout.startswith('<?xml version="1.0"?>\n<!DOCTYPE '
                                   'resource-agent SYSTEM "ra-api-1.dtd">')
     check = subprocess.run(["xmllint", "--noout", "--valid", "-"],
@@ -162,7 +163,11 @@ def test_stop_and_probe_work_without_python(installed, rsctmp, tmp_path):
                                 "PYTHON='/nonexistent/python3'")
     broken.write_text(text)
     broken.chmod(0o755)
-    assert run(str(broken), "monitor", rsctmp).returncode == 5
+    missing = run(str(broken), "monitor", rsctmp)
+    assert missing.returncode == 5
+    # resource-agents' ocf_exit_reason: the line Pacemaker shows.
+    assert "ocf-exit-reason:instance-ha: cannot run /nonexistent/python3" \
+        in missing.stderr
     assert run(str(broken), "start", rsctmp).returncode == 5
     assert run(str(broken), "stop", rsctmp).returncode == 0
     assert run(str(broken), "monitor", rsctmp).returncode == 7
