@@ -46,6 +46,27 @@ class FakePacemaker:
             text = re.sub(r"\brn1\b", node, f.read())
         self._write("crm_mon.xml", text)
 
+    def show_two_fenced(self, first, second):
+        """From now on crm_mon prints two computes offline and fenced:
+        crm_mon/rn1-rn2-fenced.xml (a simulated CIB, not live) with rn1
+        as ``first`` and rn2 as ``second``, plus the fence events that
+        ``crm_mon --include=fencing-succeeded`` prints for them, one
+        second after their failure (as in crm_mon/rn1-fenced+history)."""
+        path = os.path.join(os.path.dirname(LIVE), "crm_mon",
+                            "rn1-rn2-fenced.xml")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        events = "".join(
+            f'    <fence_event action="reboot" target="{node}" '
+            'client="pacemaker-controld.1234" origin="cn1" '
+            'status="success" delegate="cn1" '
+            'completed="2026-11-21 06:28:53Z"/>\n' for node in ("rn1", "rn2"))
+        status = '  <status code="0"'
+        text = text.replace(status, "  <fence_history>\n" + events
+                            + "  </fence_history>\n" + status, 1)
+        text = re.sub(r"\brn2\b", second, re.sub(r"\brn1\b", first, text))
+        self._write("crm_mon.xml", text)
+
     def unreadable(self):
         """crm_mon fails (no cluster answers)."""
         path = os.path.join(self.directory, "crm_mon.xml")
