@@ -117,6 +117,7 @@ class HostServers(base.NovaAction):
             "task_state": nova_client.task_state_of(server),
             "power_state": power_state,
             "locked": server.get("locked"),
+            "locked_reason": server.get("locked_reason"),
             "tagged": tagged,
             "plan": row.plan if row else "skip",
             "steps": list(row.steps) if row else [],

@@ -15,13 +15,18 @@ class UnlockEvacuated(base.NovaAction):
     per-VM unlock, and the next run no longer sees a moved server on the
     failed host; this is where its lock is released.  Locks with any
     other reason are left alone; below microversion 2.73 Nova shows no
-    reason, so nothing is unlocked."""
+    reason, so nothing is unlocked.  ``settled``: ids of servers this
+    run moved and unlocked itself, not read again."""
 
-    def __init__(self, source_host):
+    def __init__(self, source_host, settled=None):
         self.source_host = source_host
+        self.settled = settled or []
 
     def check(self):
         base.require_text("source_host", self.source_host)
+        if not isinstance(self.settled, list):
+            raise nova_client.NovaError(
+                "bad input: settled must be a list of server ids")
 
     def act(self, nova):
         return nova.retrying(f"unlocking the servers evacuated from "
@@ -35,7 +40,10 @@ class UnlockEvacuated(base.NovaAction):
         if client.api_version < nova_client.LOCKED_REASON_MIN:
             return dict(result, reason="Nova shows no lock reason below "
                                        "2.73: nothing unlocked")
+        settled = set(self.settled)
         for server_id in self._moved_servers(nova, client):
+            if server_id in settled:
+                continue
             result["checked"] += 1
             server = nova.server(server_id, client)
             if (server.get("locked")

@@ -2,19 +2,19 @@
 
 A recovery is one ``instance_ha.host_evacuate`` execution; the VMs it plans
 to move are the ``servers`` its ``list_servers_on_host`` task published, and
-each VM's progress is one ``instance_ha.instance_evacuate`` child execution
-(its input names the server, its output is the VM's record).
+they are recovered in batches: the action executions of its
+``evacuate_servers`` task (each one's input names its servers, its output
+holds their records once the batch ends).
 """
 
 import dataclasses
 import json
 
 HOST_WORKFLOW = "instance_ha.host_evacuate"
-VM_WORKFLOW = "instance_ha.instance_evacuate"
 FENCING_TASK = "confirm_fencing"
 LIST_TASK = "list_servers_on_host"
+BATCH_TASK = "evacuate_servers"
 PAGE = 500
-CHILD_FIELDS = ["id", "state", "input", "output"]  # a list omits in/output
 
 
 @dataclasses.dataclass
@@ -67,30 +67,44 @@ def read(client, execution_id):
                for r in output["servers"]]
         return Recovery(root.id, host, root.state, root.state_info, vms,
                         (output.get("fencing") or {}).get("summary"))
-    planned, fencing = _from_tasks(client, root.id)
+    planned, fencing, batch_task = _from_tasks(client, root.id)
     vms = {s["id"]: VMProgress(s["id"], s.get("name"), "pending")
            for s in planned}
-    for child in _children(client, root.id):
-        server = _json(child.input).get("server") or {}
-        vm = vms.setdefault(server.get("id"),
-                            VMProgress(server.get("id"), server.get("name"),
-                                       "pending"))
-        if child.state == "SUCCESS":
-            record = _json(child.output)
-            vm.outcome = record.get("outcome")
-            vm.host, vm.vm_state = record.get("host"), record.get("vm_state")
-            vm.reason = record.get("reason")
-        else:
-            vm.outcome = "running"
+    for batch in _batches(client, batch_task):
+        if batch.state == "SUCCESS":
+            for record in _json(batch.output).get("result", {}).get(
+                    "servers", []):
+                vm = vms.setdefault(record.get("id"),
+                                    VMProgress(record.get("id"),
+                                               record.get("name"),
+                                               "pending"))
+                vm.outcome = record.get("outcome")
+                vm.host, vm.vm_state = record.get("host"), \
+                    record.get("vm_state")
+                vm.reason = record.get("reason")
+            continue
+        for server in _json(batch.input).get("servers") or []:
+            vm = vms.setdefault(server.get("id"),
+                                VMProgress(server.get("id"),
+                                           server.get("name"), "pending"))
+            if batch.state == "RUNNING":
+                vm.outcome = "running"
+            else:  # lost with its executor: the next run will tell
+                vm.outcome = "unknown"
+                vm.reason = f"its batch ended {batch.state}: " \
+                            f"{batch.state_info or 'no reason given'}"
     return Recovery(root.id, host, root.state, root.state_info,
                     list(vms.values()), fencing)
 
 
 def _from_tasks(client, execution_id):
     """(the VMs the listing planned to evacuate, confirm_fencing's
-    summary), from one read of the run's tasks."""
-    planned, fencing = [], None
+    summary, the id of the batches' task), from one read of the run's
+    tasks."""
+    planned, fencing, batch_task = [], None, None
     for task in client.tasks.list(execution_id):
+        if task.name == BATCH_TASK:
+            batch_task = task.id
         if task.state != "SUCCESS":
             continue
         if task.name == LIST_TASK:
@@ -99,16 +113,18 @@ def _from_tasks(client, execution_id):
         elif task.name == FENCING_TASK:
             fencing = (_json(task.published).get("fenced") or {}).get(
                 "summary")
-    return planned, fencing
+    return planned, fencing, batch_task
 
 
-def _children(client, root_id):
+def _batches(client, task_id):
+    """The batch action executions of the run, with input and output."""
+    if task_id is None:
+        return
     marker = ""
     while True:
-        page = client.executions.list(
-            root_execution_id=root_id, workflow_name=VM_WORKFLOW,
-            marker=marker, limit=PAGE, sort_keys="created_at,id",
-            sort_dirs="asc,asc", fields=CHILD_FIELDS)
+        page = client.action_executions.list(
+            task_id, marker=marker, limit=PAGE, sort_keys="created_at,id",
+            sort_dirs="asc,asc", include_output=True)
         yield from page
         if len(page) < PAGE:
             return

@@ -88,6 +88,18 @@ class Row:
     def plan(self):
         return EVACUATE if EVACUATE in self.steps else "skip"
 
+    @property
+    def before_evacuation(self):
+        """The steps carried out before the evacuation (host down)."""
+        return self.steps[:self.steps.index(EVACUATE)] \
+            if EVACUATE in self.steps else ()
+
+    @property
+    def after_evacuation(self):
+        """The steps carried out once it runs elsewhere (host down)."""
+        return self.steps[self.steps.index(EVACUATE) + 1:] \
+            if EVACUATE in self.steps else ()
+
 
 TABLE = (
     # The seed table.
@@ -150,6 +162,36 @@ TABLE = (
 )
 
 _ROWS = {(row.event, row.before): row for row in TABLE}
+
+# The steps each event's recovery knows how to carry out (host down:
+# actions/recover_servers.py; instance down: instance_restart.yaml;
+# process down: process_down.yaml).  A row with any other step is refused
+# here, at import, instead of failing a recovery.
+KNOWN_STEPS = {
+    HOST_DOWN: {"before": {RESET_ERROR}, "after": {STOP, RESET_ERROR}},
+    INSTANCE_DOWN: {"steps": {STOP, START, RESET_ERROR, RESET_STOPPED}},
+    PROCESS_DOWN: {"steps": {SERVICE_DISABLE}},
+}
+
+
+def _check(rows):
+    for checked in rows:
+        known = KNOWN_STEPS[checked.event]
+        if checked.event == HOST_DOWN:
+            if checked.steps.count(EVACUATE) > 1 or (
+                    checked.steps and EVACUATE not in checked.steps):
+                raise ValueError(f"row {checked.before}: a host-down row "
+                                 "evacuates once, or has no steps")
+            unknown = (set(checked.before_evacuation) - known["before"]) | (
+                set(checked.after_evacuation) - known["after"])
+        else:
+            unknown = set(checked.steps) - known["steps"]
+        if unknown:
+            raise ValueError(f"row {checked.event}/{checked.before}: no "
+                             f"recovery knows the steps {sorted(unknown)}")
+
+
+_check(TABLE)
 
 
 def row(event, before):

@@ -9,6 +9,8 @@ POLICY_KEYS = ("evacuate", "metadata_key", "flavor_extra_spec",
                "image_property", "error_servers")
 MAX_CONCURRENCY = 1000
 MAX_SECONDS = 86400
+# VMs one action execution recovers (one thread each, on the executor).
+MAX_BATCH = 100
 # An override's reason goes into Nova's disabled reason (255 characters
 # in all) after the recovery's own words.
 MAX_OVERRIDE_REASON = 120
@@ -136,6 +138,7 @@ RULES = {
         "reserved_hosts_aggregate": optional_text,
         "policy": policy,
         "concurrency": integer(1, MAX_CONCURRENCY),
+        "batch_size": integer(1, MAX_BATCH),
         "evacuation_timeout": seconds,
         "poll_interval": seconds,
     },

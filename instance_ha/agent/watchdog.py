@@ -21,9 +21,10 @@ legitimate quiet time of a run).
 The same holds for an execution still RUNNING whose every task finished
 that long ago: Mistral completes a workflow after the transaction of its
 last task, and a process killed in between leaves it RUNNING for good.
-And for a task still RUNNING whose every sub-workflow finished
-``NEVER_COMPLETED_TASK_AGE`` ago: a sub-workflow tells its parent task
-that it finished after its own transaction (Mistral's post-transaction
+And for a task still RUNNING whose every sub-workflow (or action: the
+host workflow's batches) finished ``NEVER_COMPLETED_TASK_AGE`` ago: a
+sub-workflow tells its parent task that it finished after its own
+transaction (Mistral's post-transaction
 queue), so a process killed in between loses the message, and with it a
 with-items concurrency slot.  Mistral's integrity checker (every 120 s)
 completes an ordinary task in that state but not a with-items task whose
@@ -93,7 +94,7 @@ class Scan:
     """One look at a run: ``executions`` (the root first, then every
     execution below it), ``tasks`` (execution id -> its tasks, for each
     unfinished execution) and ``subs`` (task id -> the executions it
-    started)."""
+    started, or for a running task of actions, its action executions)."""
 
     def __init__(self, root, children, tasks):
         self.root = root
@@ -271,6 +272,14 @@ class Watchdog:
             scan.tasks[unfinished.id] = read_all(
                 self.client.tasks.list,
                 workflow_execution_id=unfinished.id)
+            # A running task of actions (the host workflow's batches): its
+            # action executions stand where sub-workflows would.
+            for task in scan.tasks[unfinished.id]:
+                if task.state == "RUNNING" and \
+                        getattr(task, "type", None) == "ACTION":
+                    scan.subs[task.id] = read_all(
+                        self.client.action_executions.list,
+                        task_execution_id=task.id)
         return scan
 
     def _next_attempt(self, entry, why):
@@ -364,7 +373,7 @@ def never_completed(scan, now):
 
 def never_completed_tasks(scan, now):
     """Tasks RUNNING, unchanged for NEVER_COMPLETED_TASK_AGE, whose every
-    sub-workflow execution finished at least that long ago."""
+    sub-workflow or action execution finished at least that long ago."""
     found = []
     for execution in scan.unfinished():
         for task in scan.tasks.get(execution.id, ()):
@@ -389,8 +398,8 @@ STALL_RULES = (
      "execution(s) whose tasks all finished but which were never completed",
      "execution(s) never completed"),
     (never_completed_tasks,
-     "task(s) whose sub-workflows all finished but which were never "
-     "completed", "task(s) never completed"),
+     "task(s) whose sub-workflows or actions all finished but which were "
+     "never completed", "task(s) never completed"),
 )
 
 

@@ -628,13 +628,15 @@ def check_invariants(sim, expected, client, entry, result, point=None):
         if e.state in ("RUNNING", "IDLE", "PAUSED")
         and (e.description or "").find(FAILED_HOST) >= 0]
     unfinished += [
-        e for e in client.executions.list(limit=1000,
-                                          workflow_name="instance_ha."
-                                                        "instance_evacuate")
-        if e.state in ("RUNNING", "IDLE")]
+        a for t in client.tasks.list(workflow_execution_id=final.id,
+                                     limit=1000)
+        if t.name == "evacuate_servers"
+        for a in client.action_executions.list(t.id, limit=1000)
+        if a.state in ("RUNNING", "IDLE")]
     if unfinished:
         violations.append("executions left unfinished: " + ", ".join(
-            f"{e.id} {e.workflow_name} {e.state}" for e in unfinished))
+            f"{e.id} {getattr(e, 'workflow_name', None) or e.name} "
+            f"{e.state}" for e in unfinished))
 
 
 def fail_leftovers(client):

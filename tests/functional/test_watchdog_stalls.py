@@ -78,8 +78,9 @@ def test_a_with_items_task_left_running_is_restarted(
 
         later += watchdog.NEVER_COMPLETED_TASK_AGE
         dog.check(entry)
-        assert "has 1 task(s) whose sub-workflows all finished but which " \
-            "were never completed (evacuate_servers " in caplog.text
+        assert "has 1 task(s) whose sub-workflows or actions all " \
+            "finished but which were never completed (evacuate_servers " \
+            in caplog.text
         assert client.executions.get(first.id).state == "ERROR"
         second_id = handoff.execution_id("compute1", FENCED_AT, 1)
         assert entry["execution_id"] == second_id

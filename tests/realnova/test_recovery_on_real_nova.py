@@ -239,3 +239,27 @@ def test_process_down_disables_the_service_and_leaves_the_vms(
     assert [r["method"] for r in mutations(nova, since)] == ["PUT"]
     server = nova.server(server_id)
     assert (host_of(server), server["status"]) == ("compute3", "ACTIVE")
+
+
+def test_at_most_six_requests_per_vm_on_real_nova(nova_cloud,
+                                                  realnova_mistral):
+    """A host of 10 active VMs recovered at the default poll interval:
+    force-down, listings and every poll included, at most 6 compute API
+    requests per VM."""
+    nova = nova_cloud
+    ids = [nova.create_server("compute1", "active")["id"]
+           for _ in range(10)]
+    fail_host(nova)
+    since = last_seq(nova)
+    execution, output = evacuate_host(realnova_mistral, poll_interval=2)
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["counts"] == {"moved": 10, "failed": 0, "skipped": 0}
+    requests = nova.requests(since)  # the recovery's, not the checks'
+    for server_id in ids:
+        assert_moved(nova, server_id, "ACTIVE", "active")
+    kinds = collections.Counter(
+        f"{r['method']} {UUID.sub('{id}', r['path'].split('?')[0])}"
+        for r in requests)
+    print(f"\nreal Nova: {len(requests)} compute API requests for 10 VMs "
+          f"({len(requests) / 10:.1f} per VM): {dict(kinds)}")
+    assert len(requests) <= 6 * 10, kinds

@@ -200,9 +200,9 @@ def test_a_task_whose_sub_workflows_all_finished_restarts_the_run(
         (running.id, "ERROR"), (root_id, "ERROR")])
     assert d.entry["execution_id"] == handoff.execution_id("rn1", FENCED_AT,
                                                            1)
-    assert "has 1 task(s) whose sub-workflows all finished but which were " \
-        "never completed (evacuate_servers task-evacuate_servers)" in \
-        caplog.text
+    assert "has 1 task(s) whose sub-workflows or actions all finished but " \
+        "which were never completed (evacuate_servers " \
+        "task-evacuate_servers)" in caplog.text
 
 
 def test_a_run_in_error_is_retried_a_bounded_number_of_times(make, caplog):

@@ -169,3 +169,31 @@ def test_every_row_that_ends_stopped_after_error_stops_again():
         for step in row.steps[row.steps.index(st.EVACUATE) + 1:]:
             state = effect[step]
         assert state == row.after, row
+
+
+def test_every_host_down_step_has_the_code_that_carries_it_out():
+    """recover_servers carries out each host-down row's steps around the
+    evacuation from its STEPS table; a row naming another step is refused
+    at import (state_table.KNOWN_STEPS)."""
+    from instance_ha.actions import recover_servers
+
+    for found in st.TABLE:
+        if found.event != st.HOST_DOWN or not found.steps:
+            continue
+        assert found.steps == (found.before_evacuation + (st.EVACUATE,)
+                               + found.after_evacuation)
+        for step in found.before_evacuation:
+            assert step in recover_servers.STEPS
+            assert step in recover_servers.BEFORE_NAMES
+        for step in found.after_evacuation:
+            assert step in recover_servers.STEPS
+            assert step in recover_servers.AFTER_NAMES
+
+
+def test_a_row_with_a_step_no_recovery_knows_is_refused():
+    with pytest.raises(ValueError, match="no recovery knows the steps"):
+        st._check([st.Row(st.HOST_DOWN, "x", (st.EVACUATE, "reboot"),
+                          st.ACTIVE, "a step nobody carries out")])
+    with pytest.raises(ValueError, match="evacuates once"):
+        st._check([st.Row(st.HOST_DOWN, "x", (st.EVACUATE, st.EVACUATE),
+                          st.ACTIVE, "twice")])

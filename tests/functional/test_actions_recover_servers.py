@@ -1,0 +1,154 @@
+"""recover_servers on the simulated cloud: a batch of a failed host's VMs,
+each through its state-table row, the batch's reads shared; never a
+second evacuation, whatever was lost on the way."""
+
+import threading
+
+from actions_support import run
+from actions_support import topology
+
+from instance_ha.actions import recover_servers
+from instance_ha.actions.host_servers import HostServers
+from instance_ha.actions.recover_servers import RecoverServers
+
+pytest_plugins = ("actions_support",)
+
+
+def failed_host(make_cloud, servers, others=("compute2", "compute3"),
+                **settings):
+    cloud = make_cloud(topology(
+        {"compute1": servers, **{name: [] for name in others}},
+        **dict({"evacuation_time": 0.3, "power_time": 0.05}, **settings)))
+    cloud.model.kill_host("compute1")
+    cloud.force_down("compute1")
+    return cloud
+
+
+def plans(cloud):
+    listing = run(HostServers({"host": "compute1"}))
+    return [p for p in listing["servers"] if p["plan"] == "evacuate"]
+
+
+def recover(cloud, batch, **kwargs):
+    result = run(RecoverServers(batch, "compute1",
+                                **dict({"interval": 0.5}, **kwargs)))
+    assert not hasattr(result, "error"), result.error
+    return {r["name"]: r for r in result["servers"]}
+
+
+def test_a_batch_costs_four_requests_a_vm_and_shares_its_polls(make_cloud):
+    cloud = failed_host(make_cloud, [{"name": f"vm{i}"} for i in range(5)],
+                        evacuation_time=1.0)
+    batch = plans(cloud)
+    mark = cloud.mark()
+    records = recover(cloud, batch, interval=2)
+    assert {r["outcome"] for r in records.values()} == {"moved"}
+    calls = cloud.nova_calls(mark)
+    for vm in batch:
+        assert sorted(c.operation for c in calls
+                      if c.server_id == vm["id"]) == \
+            ["evacuate", "lock", "servers.show", "unlock"]
+    # One listing of the host's evacuations before the first evacuation,
+    # then one a poll for the five: 0.25, 0.5, 1 s after they were sent.
+    polls = [c for c in calls if c.operation == "migrations.list"]
+    assert 2 <= len(polls) <= 5, [c.operation for c in calls]
+    assert cloud.model.calls.accepted_evacuations() == {
+        vm["id"]: 1 for vm in batch}
+
+
+def test_a_lost_evacuate_answer_is_looked_at_not_sent_again(make_cloud):
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    cloud.model.faults.add("evacuate", timeout=0.2, apply=True, times=1)
+    (record,) = recover(cloud, plans(cloud)).values()
+    assert record["outcome"] == "moved", record
+    (server,) = cloud.model.servers.values()
+    assert cloud.model.calls.accepted_evacuations() == {server.id: 1}
+    assert not server.locked
+
+
+def test_an_evacuation_under_way_is_waited_for(make_cloud):
+    """An earlier run sent the evacuation and died: nothing is sent again,
+    not even the row's reset before it."""
+    cloud = failed_host(make_cloud, [{"name": "resized", "vm_state":
+                                      "resized", "power_state": 1}],
+                        evacuation_time=1.0)
+    (plan,) = plans(cloud)
+    assert plan["steps"] == ["reset_error", "evacuate"]
+    run(recover_servers.RecoverServers([plan], "compute1", timeout=0.01,
+                                       interval=0.05))
+    first = cloud.model.calls.accepted_evacuations()
+    (after_first,) = plans(cloud)
+    mark = cloud.mark()
+    (record,) = recover(cloud, [after_first]).values()
+    assert record["outcome"] == "moved", record
+    assert cloud.model.calls.accepted_evacuations() == first
+    assert "os-resetState" not in cloud.operations(mark)
+
+
+def test_a_failed_evacuation_keeps_our_lock_with_its_case(make_cloud):
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    (server,) = cloud.model.servers.values()
+    cloud.model.faults.add("evacuate", outcome="error")
+    (record,) = recover(cloud, plans(cloud)).values()
+    assert record["outcome"] == "failed"
+    assert record["reason"].startswith(
+        f"wait_until_moved: server {server.id} its evacuation failed")
+    assert record["left_locked"] is True
+    assert (server.host, server.locked) == ("compute1", True)
+    assert server.locked_reason == \
+        "instance-ha evacuation from compute1; case active"
+
+
+def test_the_next_target_is_tried_when_one_refuses(make_cloud):
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    (server,) = cloud.model.servers.values()
+    cloud.model.faults.add("evacuate", status=400, times=1,
+                           message="the destination cannot take it")
+    (record,) = recover(cloud, plans(cloud),
+                        targets=["compute2", "compute3"]).values()
+    assert record["outcome"] == "moved", record
+    assert server.host == "compute3"
+
+
+def test_without_a_target_nothing_is_sent_and_the_lock_stays(make_cloud):
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    (server,) = cloud.model.servers.values()
+    (record,) = recover(cloud, plans(cloud), targets=[]).values()
+    assert record["reason"] == ("no target host is available (no reserved "
+                                "host could be claimed)")
+    assert cloud.model.calls.accepted_evacuations() == {}
+    assert server.locked and record["left_locked"]
+
+
+def test_vms_at_once_are_bounded_per_process(make_cloud, monkeypatch):
+    cloud = failed_host(make_cloud, [{"name": f"vm{i}"} for i in range(6)])
+    monkeypatch.setattr(recover_servers, "_in_flight",
+                        threading.BoundedSemaphore(2))
+    busy, most = [0], [0]
+    guard = threading.Lock()
+    original = recover_servers.ServerRecovery.run
+
+    def counted(self):
+        with guard:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        try:
+            return original(self)
+        finally:
+            with guard:
+                busy[0] -= 1
+
+    monkeypatch.setattr(recover_servers.ServerRecovery, "run", counted)
+    records = recover(cloud, plans(cloud))
+    assert {r["outcome"] for r in records.values()} == {"moved"}
+    assert most[0] == 2
+
+
+def test_a_batch_of_another_case_is_refused_before_any_request(make_cloud):
+    cloud = failed_host(make_cloud, [{"name": "bad", "vm_state": "error",
+                                      "power_state": 0}])
+    listing = run(HostServers({"host": "compute1"}))["servers"]
+    mark = cloud.mark()
+    result = run(RecoverServers(listing, "compute1"))
+    assert "which is not evacuated" in result.error["reason"]
+    assert cloud.nova_calls(mark) == []
