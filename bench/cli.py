@@ -23,6 +23,9 @@ def parse(argv):
                        const="quick", help="smoke run, 1-2 minutes")
     which.add_argument("--all", dest="set", action="store_const",
                        const="all", help="every combination (hours)")
+    which.add_argument("--scale", dest="set", action="store_const",
+                       const="scale", help="the performance goals with "
+                       "Masakari side by side (about 20 minutes)")
     parser.set_defaults(set="full")
     parser.add_argument("--only", action="append", default=[],
                         help="run only scenarios whose label contains "

@@ -25,9 +25,12 @@ def rack(hosts, vms, c, latency, repeats):
             "repeats": repeats}
 
 
-def side_by_side(n, latency, repeats, masakari_default_repeats):
+def side_by_side(n, latency, repeats, masakari_default_repeats,
+                 concurrency=None):
+    """``concurrency``: instance-ha's, and Masakari tuned to it
+    (host_failure_recovery_threads); None: each at its defaults."""
     return {"kind": "side_by_side", "n": n, "latency": latency,
-            "repeats": repeats,
+            "repeats": repeats, "concurrency": concurrency,
             "masakari_default_repeats": masakari_default_repeats}
 
 
@@ -85,6 +88,16 @@ SETS = {
             + [rack(10, 10, 10, 2.0, 3), rack(10, 10, 10, 60.0, 1),
                side_by_side(20, 2.0, 3, 1)]),
     },
+    "scale": {
+        "description": "the performance goals: N=20 C=10 L=2, N=200 C=50 "
+                       "L=0.5, N=1000 C=50 L=0.5, ten hosts of 20 at C=10 "
+                       "L=2, and Masakari tuned to the same concurrency "
+                       "(and at its defaults) at N=20 and N=200",
+        "scenarios": [matrix(20, 10, 2.0, 3), matrix(200, 50, 0.5, 3),
+                      matrix(1000, 50, 0.5, 3), rack(10, 20, 10, 2.0, 3),
+                      side_by_side(20, 2.0, 3, 1, concurrency=10),
+                      side_by_side(200, 0.5, 3, 1, concurrency=50)],
+    },
     "all": {
         "description": "every combination of the issue (hours)",
         "scenarios": (
@@ -112,7 +125,9 @@ def label(spec):
     if spec["kind"] == "rack":
         return (f"rack {spec['hosts']}x{spec['n']} "
                 f"C={spec['concurrency']} L={spec['latency']}")
-    return f"side-by-side N={spec['n']} L={spec['latency']}"
+    concurrency = spec.get("concurrency")
+    return (f"side-by-side N={spec['n']} L={spec['latency']}"
+            + (f" C={concurrency}" if concurrency else ""))
 
 
 # -- running -------------------------------------------------------------
@@ -163,10 +178,20 @@ def _run_rack(spec, lab, echo):
 
 
 def _run_side_by_side(spec, lab, peer, echo):
-    """instance-ha at the workflow's defaults (concurrency 10, poll 2 s)
-    and Masakari at its defaults and with its fixed sleep at zero, on the
-    same host and VMs (the same config, fresh cloud each), interleaved."""
+    """instance-ha and Masakari at its defaults and with its fixed sleep
+    at zero, on the same host and VMs (the same config, fresh cloud
+    each), interleaved.  Without a concurrency: instance-ha at the
+    workflow's defaults (concurrency 10, poll 2 s), Masakari's threads at
+    its default; with one: instance-ha at it (poll L/4) and Masakari's
+    host_failure_recovery_threads at it ("tuned")."""
     config = lab_module.topology(1, spec["n"], spec["latency"])
+    concurrency = spec.get("concurrency")
+    wf_input = {} if concurrency is None else {
+        "concurrency": concurrency,
+        "poll_interval": spec["latency"] * POLL_SHARE}
+    tuned = dict(masakari_peer.SLEEPS_ZERO)
+    if concurrency is not None:
+        tuned["host_failure_recovery_threads"] = concurrency
     engines = {"instance-ha": [], "masakari-sleeps-0": [],
                "masakari-default": []}
     for r in range(spec["repeats"]):
@@ -177,10 +202,10 @@ def _run_side_by_side(spec, lab, peer, echo):
             order.append("masakari-default")
         for engine in order:
             if engine == "instance-ha":
-                result = trials.instance_ha(lab, config, ["compute1"], {})
+                result = trials.instance_ha(lab, config, ["compute1"],
+                                            wf_input)
             else:
-                settings = (masakari_peer.SLEEPS_ZERO
-                            if engine == "masakari-sleeps-0"
+                settings = (tuned if engine == "masakari-sleeps-0"
                             else masakari_peer.DEFAULTS)
                 result = trials.masakari(peer, config, "compute1", settings)
             echo(f"  run {r + 1} {engine}: {result['total_s']} s, "
