@@ -59,6 +59,15 @@ def integer(low, high):
     return check
 
 
+def optional(check):
+    def null_or(value):
+        if value is None:
+            return None
+        problem = check(value)
+        return problem and problem + " or null"
+    return null_or
+
+
 def seconds(value):
     if not _number(value) or not 0 < value <= MAX_SECONDS:
         return f"must be a number of seconds above 0, at most {MAX_SECONDS}"
@@ -138,7 +147,7 @@ RULES = {
         "reserved_hosts_aggregate": optional_text,
         "policy": policy,
         "concurrency": integer(1, MAX_CONCURRENCY),
-        "batch_size": integer(1, MAX_BATCH),
+        "batch_size": optional(integer(1, MAX_BATCH)),
         "evacuation_timeout": seconds,
         "poll_interval": seconds,
     },

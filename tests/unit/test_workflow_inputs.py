@@ -15,6 +15,8 @@ DEFAULTS = {"search_opts": {"host": "compute1"}, "fencing": {},
 
 def test_the_defaults_are_valid():
     assert workflow_inputs.problems(HOST_EVACUATE, DEFAULTS) == []
+    assert workflow_inputs.problems(
+        HOST_EVACUATE, dict(DEFAULTS, batch_size=None)) == []
     for fencing in ({"node": "rn1"}, {"override": "powered off at the PDU"}):
         assert workflow_inputs.problems(
             HOST_EVACUATE, dict(DEFAULTS, fencing=fencing)) == []
@@ -58,6 +60,9 @@ def test_the_defaults_are_valid():
     ("policy", {"error_servers": "keep"}, "policy error_servers must be "
                                           "one of skip, evacuate"),
     ("policy", [], "policy must be a dict"),
+    ("batch_size", 0, "batch_size must be an integer from 1 to 100 or "
+                      "null, not 0"),
+    ("batch_size", "5", "batch_size must be an integer"),
     ("fencing", None, "fencing must be {} or"),
     ("fencing", {"skip": True}, "fencing has unknown keys skip (known: "
                                 "node, override)"),
