@@ -15,8 +15,9 @@ from instance_ha.simcloud import testing
 pytest_plugins = ("actions_support",)
 
 ENTRY_KEYS = {"id", "name", "vm_state", "task_state", "power_state",
-              "locked", "tagged", "plan", "steps", "expected_vm_state",
-              "evacuated_vm_state", "reason", "case", "lock_reason"}
+              "locked", "locked_reason", "tagged", "plan", "steps",
+              "expected_vm_state", "evacuated_vm_state", "reason", "case",
+              "lock_reason"}
 
 
 def mixed_host():
