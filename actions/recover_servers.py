@@ -15,6 +15,15 @@ poll interval while servers wait, for the whole batch; a server is read
 on its own only to confirm where its evacuation left it, to stop it, or
 after a transient failure (the answer of a request may have been lost).
 
+Safety rule 1 holds for the batch on its own: before it touches a
+server it reads Pacemaker here, on the executor, as host_evacuate's
+confirm_fencing step does (instance_ha.fence_gate), and refuses, changing
+nothing, unless the source host is fenced now or ``fencing`` is an
+operator override.  Run alone through the Mistral API, it is no way
+around the rule; in host_evacuate every batch checks again, so a host
+that comes back online in the middle of its recovery keeps the VMs not
+yet moved.
+
 The action never fails for one server: each ends ``moved`` or ``failed``
 with its reason, and a server left on the failed host keeps our lock,
 whose reason names its case (the next recovery of the host takes it up
@@ -29,8 +38,10 @@ import threading
 import time
 from urllib import parse
 
+from instance_ha import fence_gate
 from instance_ha import nova_client
 from instance_ha import state_table
+from instance_ha import workflow_inputs
 from instance_ha.actions import base
 from instance_ha.actions import evacuate as evacuate_module
 from instance_ha.actions import lock as lock_module
@@ -74,17 +85,23 @@ class Failed(Exception):
 
 class RecoverServers(base.NovaAction):
     """``servers``: entries of instance_ha.host_servers' output (plan
-    ``evacuate``); ``targets``: hosts to try in order (null: Nova's
-    scheduler), an empty list when none could be had.  ``timeout``: the
+    ``evacuate``); ``fencing``: host_evacuate's input of that name ({} or
+    {"node": N}: Pacemaker must show the source host, or node N, fenced
+    now; {"override": WHY}); ``targets``: hosts to try in order (null:
+    Nova's scheduler), an empty list when none could be had.  ``timeout``: the
     seconds one server's evacuation may take; ``interval``: seconds
     between two polls.  Returns ``{"servers": [record, ...]}``, a record
     per server: id, name, outcome (moved | failed), host, vm_state,
-    reason, left_locked."""
+    reason, left_locked; ``fencing``, what fence_gate.check found; and
+    ``refused``: null, or why nothing was touched (every record then
+    says so; the action still succeeds, so that host_evacuate reports
+    each VM)."""
 
-    def __init__(self, servers, source_host, targets=None,
+    def __init__(self, servers, source_host, fencing=None, targets=None,
                  on_shared_storage=None, timeout=600, interval=2):
         self.servers = servers
         self.source_host = source_host
+        self.fencing = {} if fencing is None else fencing
         self.targets = [None] if targets is None else targets
         self.on_shared_storage = on_shared_storage
         self.timeout = timeout
@@ -96,6 +113,9 @@ class RecoverServers(base.NovaAction):
 
     def check(self):
         base.require_text("source_host", self.source_host)
+        problem = workflow_inputs.fencing(self.fencing)
+        if problem:
+            raise nova_client.NovaError(f"bad input: fencing {problem}")
         if not isinstance(self.servers, list) or not all(
                 isinstance(s, dict) and isinstance(s.get("id"), str)
                 for s in self.servers):
@@ -122,9 +142,16 @@ class RecoverServers(base.NovaAction):
                     f"{row.before}, which is not evacuated")
 
     def act(self, nova):
-        view = HostEvacuations(nova, self.source_host, self.interval)
         if not self.servers:
-            return {"servers": []}
+            return {"servers": [], "fencing": None, "refused": None}
+        try:
+            fenced = fence_gate.check(self.source_host, self.fencing)
+        except fence_gate.Refused as exc:
+            base.LOG.warning("%s", exc)
+            return {"servers": [self._untouched(entry, str(exc))
+                                for entry in self.servers],
+                    "fencing": None, "refused": str(exc)}
+        view = HostEvacuations(nova, self.source_host, self.interval)
         slots = in_flight_slots()
 
         def recover(entry):
@@ -135,7 +162,13 @@ class RecoverServers(base.NovaAction):
                 max_workers=len(self.servers),
                 thread_name_prefix="recover") as pool:
             records = list(pool.map(recover, self.servers))
-        return {"servers": records}
+        return {"servers": records, "fencing": fenced, "refused": None}
+
+    def _untouched(self, entry, reason):
+        return {"id": entry["id"], "name": entry.get("name"),
+                "outcome": "failed", "host": self.source_host,
+                "vm_state": entry.get("vm_state"), "reason": reason,
+                "left_locked": bool(entry.get("locked"))}
 
 
 class HostEvacuations:

@@ -2,9 +2,12 @@
 AND fenced after it went down, in a partition with quorum, now.
 
 The same gate for every path that reaches Mistral (the agent, the CLI,
-the Mistral API): host_evacuate's confirm_fencing step
-(actions/check_fencing.py, on the executor).  The agent's own decision
-(hostmonitor.decision) applies the same rule before it starts a run."""
+the Mistral API), on the executor: host_evacuate's confirm_fencing step
+(actions/check_fencing.py), and again the one action that evacuates
+(actions/recover_servers.py) before it touches a server, so that running
+it alone through the Mistral API is no way around the rule.  The agent's
+own decision (hostmonitor.decision) applies the same rule before it
+starts a run."""
 
 import os
 
@@ -47,6 +50,41 @@ def refusal(node, status):
     except Refused as exc:
         return str(exc)
     return None
+
+
+def check(host, fencing, read=None):
+    """What the ``fencing`` input of an evacuation says of ``host`` now:
+    ``{}`` or ``{"node": N}``: Pacemaker is read (``read()``, default the
+    live cluster through this executor's tools) and node N (default
+    ``host``) must be offline and fenced after it went down, with quorum;
+    ``{"override": WHY}``: nothing is checked, and the result says so.
+
+    Returns the record that goes into the output and Nova's disabled
+    reason (its ``summary`` says "fenced" only when Pacemaker said so);
+    Refused, with the whole one-line reason, when it must not go on."""
+    if "override" in fencing:
+        why = fencing["override"].strip()
+        return {"checked_by": "operator override", "node": None,
+                "fenced_at": None, "override": why,
+                "summary": f"fencing NOT checked, operator override: {why}"}
+    node = fencing.get("node") or host
+    try:
+        verdict = confirm(node, (read or read_cluster)())
+    except Refused as exc:
+        raise _refusal(host, str(exc)) from None
+    except Exception as exc:  # ClusterReadError, a missing tool, ...
+        raise _refusal(host, f"cannot read Pacemaker on this executor "
+                             f"({exc})") from None
+    fenced_at = verdict.fenced_at.isoformat() if verdict.fenced_at else None
+    return {"checked_by": "pacemaker", "node": node, "fenced_at": fenced_at,
+            "override": None,
+            "summary": f"Pacemaker: {node} fenced at {fenced_at}"}
+
+
+def _refusal(host, why):
+    return Refused(f"refusing to evacuate {host}: {why}; nothing was "
+                   "changed (give fencing.override only for a host known "
+                   "to be powered off)")
 
 
 def read_cluster(environ=os.environ):

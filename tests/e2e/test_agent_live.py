@@ -174,6 +174,22 @@ def test_no_trigger_while_fencing_fails(stack, start_live_cluster):
     assert refused.state_info.startswith(
         "refusing to evacuate rn2: Pacemaker does not show rn2 fenced "
         "(failed_unfenced"), refused.state_info
+    # Nor the one action that evacuates, run on its own: it reads the
+    # live cluster too.
+    listing = stack.client.action_executions.create(
+        "instance_ha.host_servers", {"search_opts": {"host": "rn2"}},
+        run_sync=True, save_result=True)
+    entries = json.loads(listing.output)["result"]["servers"]
+    assert entries, listing.output
+    batch = stack.client.action_executions.create(
+        "instance_ha.recover_servers",
+        {"servers": [e for e in entries if e["plan"] == "evacuate"],
+         "source_host": "rn2"}, run_sync=True, save_result=True)
+    result = json.loads(batch.output)["result"]
+    assert result["refused"].startswith(
+        "refusing to evacuate rn2: Pacemaker does not show rn2 fenced "
+        "(failed_unfenced"), batch.output
+    assert {r["outcome"] for r in result["servers"]} == {"failed"}
     assert not stack.sim.cloud.hosts["rn2"].service.forced_down
     assert [c for c in stack.sim.cloud.calls.calls()
             if c.time >= asked_at and c.method in ("POST", "PUT", "DELETE")

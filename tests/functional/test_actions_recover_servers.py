@@ -4,6 +4,8 @@ second evacuation, whatever was lost on the way."""
 
 import threading
 
+import fake_pacemaker
+import pytest
 from actions_support import run
 from actions_support import topology
 
@@ -12,6 +14,17 @@ from instance_ha.actions.host_servers import HostServers
 from instance_ha.actions.recover_servers import RecoverServers
 
 pytest_plugins = ("actions_support",)
+
+
+@pytest.fixture(autouse=True)
+def pacemaker(tmp_path, monkeypatch):
+    """The executor's Pacemaker: captured live crm_mon output showing
+    compute1 offline and fenced, unless a test shows something else."""
+    fake = fake_pacemaker.FakePacemaker(str(tmp_path / "pacemaker"))
+    for name, value in fake.env.items():
+        monkeypatch.setenv(name, value)
+    fake.show(fake_pacemaker.FENCED, node="compute1")
+    return fake
 
 
 def failed_host(make_cloud, servers, others=("compute2", "compute3"),
@@ -151,4 +164,91 @@ def test_a_batch_of_another_case_is_refused_before_any_request(make_cloud):
     mark = cloud.mark()
     result = run(RecoverServers(listing, "compute1"))
     assert "which is not evacuated" in result.error["reason"]
+    assert cloud.nova_calls(mark) == []
+
+
+def test_the_batch_reads_pacemaker_and_reports_the_fencing(make_cloud):
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    result = run(RecoverServers(plans(cloud), "compute1", interval=0.5))
+    assert result["fencing"] == {
+        "checked_by": "pacemaker", "node": "compute1",
+        "fenced_at": "2026-11-21T06:19:38+00:00", "override": None,
+        "summary": "Pacemaker: compute1 fenced at 2026-11-21T06:19:38+00:00"}
+    assert [r["outcome"] for r in result["servers"]] == ["moved"]
+
+
+@pytest.mark.parametrize("fixture, why", [
+    (fake_pacemaker.ONLINE, "Pacemaker does not show compute1 fenced "
+                            "(online"),
+    (fake_pacemaker.UNCLEAN, "Pacemaker does not show compute1 fenced "
+                             "(failed_unfenced"),
+])
+def test_a_host_not_fenced_now_is_refused_before_any_request(
+        make_cloud, pacemaker, fixture, why):
+    """Run on its own (as through the Mistral API), the batch is no way
+    around safety rule 1: nothing locked, nothing evacuated."""
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    batch = plans(cloud)
+    pacemaker.show(fixture, node="compute1")
+    mark = cloud.mark()
+    result = run(RecoverServers(batch, "compute1"))
+    assert result["refused"].startswith(
+        f"refusing to evacuate compute1: {why}"), result
+    assert result["refused"].endswith("nothing was changed (give "
+                                      "fencing.override only for a host "
+                                      "known to be powered off)")
+    assert result["fencing"] is None
+    assert [(r["outcome"], r["reason"], r["left_locked"])
+            for r in result["servers"]] == [
+        ("failed", result["refused"], False)]
+    assert cloud.nova_calls(mark) == []
+
+
+def test_pacemaker_node_named_apart_and_an_unreadable_cluster(
+        make_cloud, pacemaker, monkeypatch):
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    batch = plans(cloud)
+    pacemaker.show(fake_pacemaker.FENCED, node="rn7")
+    mark = cloud.mark()
+    refused = run(RecoverServers(batch, "compute1"))
+    assert "Pacemaker has no node named compute1" in refused["refused"]
+    monkeypatch.setenv("INSTANCE_HA_CRM_MON", "/nonexistent/crm_mon")
+    unreadable = run(RecoverServers(batch, "compute1", fencing={"node":
+                                                                "rn7"}))
+    assert "cannot read Pacemaker on this executor" in \
+        unreadable["refused"]
+    assert cloud.nova_calls(mark) == []
+    monkeypatch.setenv("INSTANCE_HA_CRM_MON", pacemaker.crm_mon)
+    moved = run(RecoverServers(batch, "compute1", fencing={"node": "rn7"},
+                               interval=0.5))
+    assert moved["fencing"]["node"] == "rn7"
+    assert [r["outcome"] for r in moved["servers"]] == ["moved"]
+
+
+def test_an_override_is_not_checked_and_says_so(make_cloud, pacemaker):
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    pacemaker.show(fake_pacemaker.ONLINE, node="compute1")
+    result = run(RecoverServers(
+        plans(cloud), "compute1", interval=0.5,
+        fencing={"override": "powered off at the PDU by the on-call"}))
+    assert result["fencing"]["summary"] == (
+        "fencing NOT checked, operator override: powered off at the PDU "
+        "by the on-call")
+    assert [r["outcome"] for r in result["servers"]] == ["moved"]
+
+
+@pytest.mark.parametrize("fencing, why", [
+    ("yes", "bad input: fencing must be {}"),
+    ({"node": "rn1", "override": "powered off at the PDU"},
+     "bad input: fencing takes node or override, not both"),
+    ({"override": "off"}, "bad input: fencing override must say why"),
+    ({"host": "rn1"}, "bad input: fencing has unknown keys host"),
+])
+def test_a_bad_fencing_input_is_refused_before_any_request(
+        make_cloud, fencing, why):
+    cloud = failed_host(make_cloud, [{"name": "vm"}])
+    batch = plans(cloud)
+    mark = cloud.mark()
+    result = run(RecoverServers(batch, "compute1", fencing=fencing))
+    assert result.error["reason"].startswith(why), result.error
     assert cloud.nova_calls(mark) == []

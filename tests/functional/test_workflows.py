@@ -161,6 +161,68 @@ def test_a_host_pacemaker_does_not_show_fenced_is_left_alone(
     assert output["fencing"] is None
 
 
+def test_the_batch_action_alone_through_the_api_is_refused_unfenced(
+        cloud):
+    """recover_servers run by itself (POST /v2/action_executions), not
+    through host_evacuate: it reads Pacemaker as well, and Nova gets
+    nothing while the host is not fenced."""
+    sim, vm = one_vm(cloud, vm_state="active")
+    sim.cloud.kill_host("compute1")
+    listing = cloud.client.action_executions.create(
+        "instance_ha.host_servers", {"search_opts": {"host": "compute1"}},
+        run_sync=True, save_result=True)
+    entries = json.loads(listing.output)["result"]["servers"]
+    cloud.pacemaker.show(fake_pacemaker.UNCLEAN, node="compute1")
+    before = len(nova_changes(sim))
+    batch = cloud.client.action_executions.create(
+        "instance_ha.recover_servers",
+        {"servers": entries, "source_host": "compute1"},
+        run_sync=True, save_result=True)
+    result = json.loads(batch.output)["result"]
+    assert result["refused"].startswith(
+        "refusing to evacuate compute1: Pacemaker does not show compute1 "
+        "fenced (failed_unfenced"), batch.output
+    assert {r["outcome"] for r in result["servers"]} == {"failed"}
+    assert len(nova_changes(sim)) == before
+    assert (vm.host, vm.locked) == ("compute1", False)
+
+
+def test_a_host_back_online_mid_run_keeps_the_vms_not_yet_moved(cloud):
+    """Every batch reads Pacemaker again: once the host shows online (a
+    reboot fencing, say), no further VM of it is evacuated."""
+    sim = cloud(servers=[{"name": f"vm{i}"} for i in range(3)],
+                evacuation_time=1.0)
+    cloud.sim = sim
+    sim.cloud.kill_host("compute1")
+    execution = cloud.client.executions.create(
+        "instance_ha.host_evacuate", workflow_input={
+            "search_opts": {"host": "compute1"}, "batch_size": 1,
+            "concurrency": 1, "poll_interval": 0.2},
+        description="functional test")
+    deadline = time.monotonic() + 60
+    while not sim.cloud.calls.accepted_evacuations():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cloud.pacemaker.show(fake_pacemaker.ONLINE, node="compute1")
+    while execution.state in ("IDLE", "RUNNING", "PAUSED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+        execution = cloud.client.executions.get(execution.id)
+    output = json.loads(execution.output or "{}")
+    assert execution.state == "ERROR"
+    assert len(sim.cloud.calls.accepted_evacuations()) == 1
+    assert output["counts"] == {"moved": 1, "failed": 2, "skipped": 0}, \
+        output
+    moved = [s for s in sim.cloud.servers.values() if s.host != "compute1"]
+    assert len(moved) == 1 and not moved[0].locked
+    for record in output["servers"]:
+        if record["outcome"] == "failed":
+            assert record["reason"].startswith(
+                "refusing to evacuate compute1: Pacemaker does not show "
+                "compute1 fenced (online"), record
+            assert not sim.cloud.servers[record["id"]].locked
+
+
 def test_an_operator_override_shows_in_input_output_and_nova(cloud):
     sim, vm = one_vm(cloud, vm_state="active")
     cloud.pacemaker.show(fake_pacemaker.ONLINE, node="compute1")
