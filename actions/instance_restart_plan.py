@@ -13,7 +13,11 @@ class InstanceRestartPlan(base.NovaAction):
     often Nova started it within the last ``window`` seconds (its
     instance actions, whoever asked).  ``plan`` is ``restart`` when the
     row has steps and the server was started fewer than ``max_restarts``
-    times in the window, else ``skip`` with the reason."""
+    times in the window, else ``skip`` with the reason.  ``case``: the
+    row (its ``before``), for instance_restart_steps, which reads the
+    row's steps from the table; ``last_request_id``: the request id of
+    the newest of the server's instance actions (null: none), after which
+    instance_restart_steps counts what Nova records as its progress."""
 
     def __init__(self, server, max_restarts=3, window=3600):
         self.server = server
@@ -34,30 +38,34 @@ class InstanceRestartPlan(base.NovaAction):
         client = nova.client()
         server = nova.server(self.server, client)
         vm_state = nova_client.vm_state_of(server)
-        starts = self._recent_starts(nova, client)
+        actions = nova.get(f"/servers/{self.server}/os-instance-actions",
+                           client)["instanceActions"]
         plan = {"id": self.server, "name": server.get("name"),
                 "vm_state": vm_state,
                 "host": nova_client.host_of(server),
-                "recent_starts": starts, "steps": [],
-                "expected_vm_state": None, "plan": "skip"}
+                "recent_starts": self._recent_starts(actions),
+                "last_request_id": actions[0].get("request_id")
+                if actions else None,
+                "case": None, "steps": [], "expected_vm_state": None,
+                "plan": "skip"}
         try:
             row = state_table.row(state_table.INSTANCE_DOWN, vm_state)
         except KeyError:
+            rows = ", ".join(r.before for r in state_table.TABLE
+                             if r.event == state_table.INSTANCE_DOWN)
             return {**plan, "reason": f"{vm_state}: no instance_down row "
-                                      "(active, stopped, resized); left "
-                                      "alone"}
+                                      f"({rows}); left alone"}
+        starts = plan["recent_starts"]
         if starts >= self.max_restarts:
             return {**plan, "reason": (
                 f"started {starts} times in the last {self.window} s "
                 f"(limit {self.max_restarts}): a crash loop, not "
                 "restarting it; an operator must look at it")}
-        return {**plan, "steps": list(row.steps),
+        return {**plan, "case": row.before, "steps": list(row.steps),
                 "expected_vm_state": row.after, "plan": "restart",
                 "reason": row.note}
 
-    def _recent_starts(self, nova, client):
-        actions = nova.get(f"/servers/{self.server}/os-instance-actions",
-                           client)["instanceActions"]
+    def _recent_starts(self, actions):
         since = (datetime.datetime.now(datetime.timezone.utc)
                  - datetime.timedelta(seconds=self.window))
         return sum(1 for action in actions

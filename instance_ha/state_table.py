@@ -164,9 +164,10 @@ TABLE = (
 _ROWS = {(row.event, row.before): row for row in TABLE}
 
 # The steps each event's recovery knows how to carry out (host down:
-# actions/recover_servers.py; instance down: instance_restart.yaml;
-# process down: process_down.yaml).  A row with any other step is refused
-# here, at import, instead of failing a recovery.
+# actions/recover_servers.py; instance down:
+# actions/instance_restart_steps.py; process down: process_down.yaml).  A
+# row with any other step is refused here, at import, instead of failing
+# a recovery.
 KNOWN_STEPS = {
     HOST_DOWN: {"before": {RESET_ERROR}, "after": {STOP, RESET_ERROR}},
     INSTANCE_DOWN: {"steps": {STOP, START, RESET_ERROR, RESET_STOPPED}},

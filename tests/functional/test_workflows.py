@@ -11,6 +11,7 @@ import fake_pacemaker
 import pytest
 
 from instance_ha import server_process
+from instance_ha import state_table
 
 
 @pytest.fixture
@@ -396,18 +397,36 @@ INSTANCE_DOWN_ROWS = [
 ]
 
 
+def test_every_instance_down_row_is_run():
+    assert sorted(p.values[0] for p in INSTANCE_DOWN_ROWS) == sorted(
+        row.before for row in state_table.TABLE
+        if row.event == state_table.INSTANCE_DOWN)
+
+
+def task_result(client, execution, name):
+    (task,) = [t for t in client.tasks.list(
+        workflow_execution_id=execution.id) if t.name == name]
+    return json.loads(client.tasks.get(task.id).result)
+
+
 @pytest.mark.parametrize("vm_state, power_state, steps, after",
                          INSTANCE_DOWN_ROWS)
 def test_instance_down_row(cloud, vm_state, power_state, steps, after):
+    """The row's steps, read from the table by instance_restart_steps,
+    each carried out in the row's order."""
     sim, vm = one_vm(cloud, vm_state=vm_state, power_state=power_state)
     execution, output = run(cloud.client, "instance_ha.instance_restart",
                             {"server": vm.id})
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["outcome"] == "restarted"
-    assert output["vm_state"] == vm.vm_state == after
+    row = state_table.row(state_table.INSTANCE_DOWN, vm_state)
+    assert output == {"id": vm.id, "name": "vm", "outcome": "restarted",
+                      "vm_state": after, "reason": row.note}
+    assert vm.vm_state == after == row.after
     assert vm.host == "compute1"
     assert not vm.locked
     assert mutations(sim, vm.id) == steps
+    carried_out = task_result(cloud.client, execution, "carry_out_steps")
+    assert [s["step"] for s in carried_out["steps"]] == list(row.steps)
 
 
 def test_instance_restart_stops_at_a_crash_loop(cloud):

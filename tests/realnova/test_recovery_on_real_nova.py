@@ -225,6 +225,37 @@ def test_instance_down_rows(nova_cloud, realnova_mistral, state, status):
         ("compute2", status, None, False), server
 
 
+def test_instance_restart_steps_read_what_real_nova_records(
+        nova_cloud, realnova_mistral):
+    """instance_restart_steps after a crashed run that stopped and
+    started the server sends nothing: real Nova records the stop and the
+    start as instance actions, newest first, after the plan's mark."""
+    nova = nova_cloud
+    server_id = nova.create_server("compute2", "active")["id"]
+
+    def action(name, **action_input):
+        execution, output = realnova_mistral.run_action(
+            name, dict(action_input, server=server_id))
+        assert execution.state == "SUCCESS", output
+        return output["result"]
+
+    plan = action("instance_ha.instance_restart_plan")
+    assert (plan["case"], plan["steps"]) == ("active", ["stop", "start"])
+    assert plan["last_request_id"].startswith("req-")
+    action("instance_ha.stop")  # the crashed run's steps
+    action("instance_ha.start")
+    since = last_seq(nova)
+    result = action("instance_ha.instance_restart_steps", case="active",
+                    after_request=plan["last_request_id"])
+    assert result["steps"] == [
+        {"step": "stop", "outcome": "done_before"},
+        {"step": "start", "outcome": "already_active"}]
+    assert mutations(nova, since) == []
+    server = nova.server(server_id)
+    assert (server["status"], server["OS-EXT-STS:task_state"]) == \
+        ("ACTIVE", None)
+
+
 def test_process_down_disables_the_service_and_leaves_the_vms(
         nova_cloud, realnova_mistral):
     nova = nova_cloud

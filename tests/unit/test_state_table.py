@@ -190,10 +190,36 @@ def test_every_host_down_step_has_the_code_that_carries_it_out():
             assert step in recover_servers.AFTER_NAMES
 
 
+def test_every_instance_down_step_has_the_code_that_carries_it_out():
+    """instance_restart_steps carries out each instance-down row's steps
+    from its STEPS table, which knows exactly the steps KNOWN_STEPS
+    lets a row have; the last step leaves the row's state after."""
+    from instance_ha.actions import instance_restart_steps
+
+    assert set(instance_restart_steps.STEPS) == \
+        st.KNOWN_STEPS[st.INSTANCE_DOWN]["steps"]
+    leaves = {st.STOP: st.STOPPED, st.START: st.ACTIVE,
+              st.RESET_ERROR: st.ERROR, st.RESET_STOPPED: st.STOPPED}
+    rows = [r for r in st.TABLE if r.event == st.INSTANCE_DOWN]
+    assert [r.before for r in rows] == ["active", "stopped", "resized"]
+    for found in rows:
+        assert found.steps, found
+        for step in found.steps:
+            assert step in instance_restart_steps.STEPS, found
+        assert leaves[found.steps[-1]] == found.after, found
+
+
 def test_a_row_with_a_step_no_recovery_knows_is_refused():
     with pytest.raises(ValueError, match="no recovery knows the steps"):
         st._check([st.Row(st.HOST_DOWN, "x", (st.EVACUATE, "reboot"),
                           st.ACTIVE, "a step nobody carries out")])
+    with pytest.raises(ValueError, match=r"instance_down/x: no recovery "
+                       r"knows the steps \['reboot'\]"):
+        st._check([st.Row(st.INSTANCE_DOWN, "x", (st.STOP, "reboot"),
+                          st.ACTIVE, "a step nobody carries out")])
+    with pytest.raises(ValueError, match="no recovery knows the steps"):
+        st._check([st.Row(st.INSTANCE_DOWN, "x", (st.EVACUATE,),
+                          st.ACTIVE, "a host-down step")])
     with pytest.raises(ValueError, match="evacuates once"):
         st._check([st.Row(st.HOST_DOWN, "x", (st.EVACUATE, st.EVACUATE),
                           st.ACTIVE, "twice")])
