@@ -22,12 +22,15 @@ import sys
 import tarfile
 import tempfile
 
-# pyproject.toml's package-dir: directory in the repository -> package.
+# pyproject.toml's package-dir: directory in the repository -> package;
+# then simcloud/pyproject.toml's (the simulated cloud, its own distribution,
+# imported as instance_ha.simcloud; older revisions have it in instance_ha/).
 LAYOUT = {"instance_ha": "instance_ha",
           "actions": "instance_ha/actions",
           "workflows": "instance_ha/workflows",
           "hostmonitor": "instance_ha/hostmonitor",
-          "resource_agents": "instance_ha/resource_agents"}
+          "resource_agents": "instance_ha/resource_agents",
+          "simcloud/src": "instance_ha_simcloud"}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -51,9 +54,13 @@ class Source:
         if self.worktree:
             return self
         self._tmp = tempfile.mkdtemp(prefix="instance-ha-bench-src-")
+        # Only the directories the revision has (git archive refuses a
+        # path it lacks).
+        present = _git("ls-tree", "--name-only", self.revision, "--",
+                       *LAYOUT).split()
         archive = subprocess.run(
             ["git", "-C", REPO, "archive", "--format=tar", self.revision,
-             *LAYOUT], check=True, capture_output=True).stdout
+             *present], check=True, capture_output=True).stdout
         raw = os.path.join(self._tmp, "raw")
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(raw, filter="data")

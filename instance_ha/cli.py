@@ -93,7 +93,8 @@ def demo(keep, evacuation_time):
     Starts a simulated cloud (Keystone + Nova on 127.0.0.1) and the
     embedded Mistral, kills compute1 (10 VMs in mixed states), runs the
     real instance_ha.host_evacuate workflow, shows its live progress and
-    the per-VM result, and cleans up.
+    the per-VM result, and cleans up.  Needs the server extra and
+    instance-ha-simcloud (the simulated cloud, not in a production install).
     """
     from instance_ha import embedded
 
@@ -101,6 +102,7 @@ def demo(keep, evacuation_time):
         embedded.require_mistral()
     except embedded.ServerError as exc:
         raise click.ClickException(str(exc)) from exc
+    cli_common.require_simcloud()
     from instance_ha import demo as demo_run
 
     try:
@@ -111,10 +113,17 @@ def demo(keep, evacuation_time):
         raise click.exceptions.Exit(1)
 
 
+@click.command("simcloud", add_help_option=False, context_settings={
+    "ignore_unknown_options": True, "allow_extra_args": True})
+def simcloud_missing():
+    """Serve a simulated Keystone + Nova (needs instance-ha-simcloud)."""
+    raise click.ClickException(cli_common.SIMCLOUD_MISSING)
+
+
 # Commands that live with their concern (each module imports only click at
 # the top, so ``instance-ha --help`` stays fast).  One line each.
-from instance_ha.simcloud import command as simcloud_command  # noqa: E402,I001
-main.add_command(simcloud_command.simcloud)
+# simcloud comes with instance-ha-simcloud; without it, a line saying so.
+main.add_command(cli_common.simcloud_command() or simcloud_missing)
 from instance_ha import recovery_commands  # noqa: E402,I001
 main.add_command(recovery_commands.evacuate)
 main.add_command(recovery_commands.restart_instance)

@@ -1,6 +1,8 @@
-"""Options and error handling shared by the commands that talk to Mistral."""
+"""Options and error handling shared by the commands that talk to Mistral,
+and the check of the commands that need the simulated cloud."""
 
 import contextlib
+import importlib
 
 import click
 
@@ -43,3 +45,29 @@ def mistral_errors():
     except mistral_client.TRANSPORT_ERRORS as exc:
         raise click.ClickException(
             f"Mistral: {mistral_client.describe(exc)}") from exc
+
+
+SIMCLOUD_MISSING = (
+    "the simulated cloud is not installed here: pip install ./simcloud "
+    "from instance-ha's source tree (instance-ha-simcloud, for the demo "
+    "and the tests; production needs only 'instance-ha')")
+
+
+def simcloud_command():
+    """``instance-ha simcloud``'s click command, or None when the
+    instance-ha-simcloud distribution is not installed (its command module
+    imports click only)."""
+    try:
+        module = importlib.import_module("instance_ha.simcloud.command")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("instance_ha_simcloud",
+                        "instance_ha.simcloud.command"):
+            return None
+        raise
+    return module.simcloud
+
+
+def require_simcloud():
+    """One line, exit 1, unless instance-ha-simcloud is installed."""
+    if simcloud_command() is None:
+        raise click.ClickException(SIMCLOUD_MISSING)

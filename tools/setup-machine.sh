@@ -89,7 +89,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   quietly "creating $VENV" "$PYTHON" -m venv "$VENV"
 fi
 quietly "upgrading pip" "$VENV/bin/python" -m pip install -q --upgrade pip
-echo "setup-machine: installing instance-ha[$EXTRAS] into $VENV"
+# The simulated cloud of the demo and the tests is its own distribution
+# (simcloud/): a production install (pip install instance-ha) lacks it.
+echo "setup-machine: installing instance-ha[$EXTRAS] and" \
+  "instance-ha-simcloud into $VENV"
 quietly "pip install" "$VENV/bin/python" -m pip install -q \
-  -c constraints.txt -e ".[$EXTRAS]"
+  -c constraints.txt -e ".[$EXTRAS]" -e ./simcloud
 "$VENV/bin/instance-ha" --version
