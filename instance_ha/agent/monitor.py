@@ -40,6 +40,16 @@ import socket
 from instance_ha.agent import budget as budget_module
 from instance_ha.agent import handoff
 from instance_ha.agent import watchdog as watchdog_module
+from instance_ha.hostmonitor import crm_mon as crm_mon_module
+from instance_ha.hostmonitor import decision
+from instance_ha.hostmonitor import pcmk
+from instance_ha.hostmonitor import store as store_module
+from instance_ha.hostmonitor import trigger
+
+# instance_ha.mistral_client (python-mistralclient, keystoneauth1) is
+# imported by the two functions that need it, client() and _describe(): a
+# pass with nothing to hand over or watch never talks to Mistral, and the
+# OCF agent runs a new process for every monitor.
 
 FAILED_FENCED = "failed_fenced"
 ONLINE = "online"
@@ -81,16 +91,13 @@ class Dependencies:
     def read(self):
         if self._read is not None:
             return self._read()
-        from instance_ha.hostmonitor import crm_mon
-
-        return crm_mon.read_cluster(timeout=self.timeout(), **self.tools)
+        return crm_mon_module.read_cluster(timeout=self.timeout(),
+                                           **self.tools)
 
     @property
     def store(self):
         if self._store is None:
-            from instance_ha.hostmonitor import store
-
-            self._store = store.CibStore(timeout=self.timeout)
+            self._store = store_module.CibStore(timeout=self.timeout)
         return self._store
 
     def client(self):
@@ -114,11 +121,6 @@ class Dependencies:
 
 def run(state, deps):
     """One pass; updates ``state`` (the state file's dict) in place."""
-    from instance_ha.hostmonitor import decision
-    from instance_ha.hostmonitor import pcmk
-    from instance_ha.hostmonitor import store as store_module
-    from instance_ha.hostmonitor import trigger
-
     config, log = deps.config, deps.log
     policy = config.policy()
     memory = decision.Memory.from_dict(state.get("memory") or {})
@@ -131,7 +133,7 @@ def run(state, deps):
         log.error("cannot read the cluster, deciding nothing this time: %s",
                   exc)
         _one_instant(deps)
-        _watch(state, deps, None, None, trigger)
+        _watch(state, deps, None)
         return None
     # Stamped after the read: for "last seen online" the later bound is
     # the safe one.
@@ -159,15 +161,14 @@ def run(state, deps):
             if deps.budget.spent():
                 left_out.append(verdict.name)
                 continue
-            _hand_over(state, deps, verdict, records, trigger,
-                       store_module)
+            _hand_over(state, deps, verdict, records)
         elif verdict.decision == ONLINE:
-            _forget(state, deps, verdict.name, records, store_module)
+            _forget(state, deps, verdict.name, records)
     if left_out:
         log.warning("%s; not handed over this pass (the next one starts "
                     "with them): %s", _spent(deps), ", ".join(left_out))
-    _adopt(state, assessment, records, deps, trigger)
-    _watch(state, deps, records, assessment, trigger)
+    _adopt(state, assessment, records, deps)
+    _watch(state, deps, assessment)
     return assessment
 
 
@@ -185,8 +186,6 @@ def _spent(deps):
 
 
 def _records(deps):
-    from instance_ha.hostmonitor import store as store_module
-
     try:
         return deps.store.all()
     except (store_module.StoreError, budget_module.OutOfTime) as exc:
@@ -206,7 +205,7 @@ def _log_verdicts(state, assessment, log):
                 verdict.type, verdict.name, verdict.decision, verdict.reason)
 
 
-def _hand_over(state, deps, verdict, records, trigger, store_module):
+def _hand_over(state, deps, verdict, records):
     config, log = deps.config, deps.log
     host, fenced_at = verdict.name, verdict.fenced_at
     failure = trigger.failure_key(host, fenced_at)
@@ -219,7 +218,7 @@ def _hand_over(state, deps, verdict, records, trigger, store_module):
     if failure in watch:
         # Started by us; its record could not be written then.
         if records is not None:
-            _record(deps, watch[failure], store_module)
+            _record(deps, watch[failure])
         return
     waited = (deps.clock() - fenced_at).total_seconds()
     if config.evacuation_delay and waited < config.evacuation_delay:
@@ -245,10 +244,10 @@ def _hand_over(state, deps, verdict, records, trigger, store_module):
     if verdict.inferred:
         # Its next attempts go with the same override (watchdog._start).
         watch[failure]["inferred"] = True
-    _record(deps, watch[failure], store_module)
+    _record(deps, watch[failure])
 
 
-def _record(deps, entry, store_module):
+def _record(deps, entry):
     handoff_record = store_module.Handoff(
         host=entry["host"], execution_id=entry["execution_id"],
         failure=entry["failure"])
@@ -261,7 +260,7 @@ def _record(deps, entry, store_module):
                        entry["execution_id"], exc)
 
 
-def _adopt(state, assessment, records, deps, trigger):
+def _adopt(state, assessment, records, deps):
     """Failures recorded in the CIB by another controller's agent (or
     before this one restarted) and not yet watched here."""
     for host, record in (records or {}).items():
@@ -300,7 +299,7 @@ def _fenced_at(failure, host):
         return None
 
 
-def _forget(state, deps, host, records, store_module):
+def _forget(state, deps, host, records):
     watch = state.setdefault("watch", {})
     for failure, entry in list(watch.items()):
         if entry["host"] != host:
@@ -326,7 +325,7 @@ def _forget(state, deps, host, records, store_module):
                   "will be a new recovery)", host)
 
 
-def fenced_now(assessment, trigger):
+def fenced_now(assessment):
     """The watchdog's gate: (True, why) when this read shows the entry's
     host failed and fenced for the entry's own failure and the safety
     gate (quorum, mass failure) lets it through; else (False, why not).
@@ -353,9 +352,7 @@ def fenced_now(assessment, trigger):
     return check
 
 
-def _watch(state, deps, records, assessment, trigger):
-    from instance_ha.hostmonitor import store as store_module
-
+def _watch(state, deps, assessment):
     watch = state.setdefault("watch", {})
     pending = [e for e in watch.values() if e.get("outcome") != "SUCCESS"]
     if not pending:
@@ -376,8 +373,8 @@ def _watch(state, deps, records, assessment, trigger):
         return
     dog = watchdog_module.Watchdog(
         client, deps.config, deps.log, deps.origin,
-        record=lambda entry: _record(deps, entry, store_module),
-        clock=deps.clock, fenced_now=fenced_now(assessment, trigger))
+        record=lambda entry: _record(deps, entry),
+        clock=deps.clock, fenced_now=fenced_now(assessment))
     for index, entry in enumerate(pending):
         if deps.budget.spent():
             _left_unchecked(deps, pending[index:])

@@ -548,3 +548,37 @@ def test_an_inferred_fencing_goes_to_every_run_as_an_override(agent):
     a.run()
     assert len(a.posts) == 2
     assert json.loads(a.posts[1]["input"])["fencing"] == override
+
+
+def test_a_quiet_pass_does_not_load_the_mistral_client():
+    """Every host online, nothing watched: the pass reads Pacemaker and
+    the CIB records only, and the OCF agent's process never imports
+    python-mistralclient (instance_ha.agent.monitor imports it where it
+    talks to Mistral)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys\n"
+        "from instance_ha.agent import config, monitor, statefile\n"
+        "from instance_ha.hostmonitor import crm_mon\n"
+        "status = crm_mon.read_file(sys.argv[1])\n"
+        "class Store:\n"
+        "    def all(self):\n"
+        "        return {}\n"
+        "deps = monitor.Dependencies(\n"
+        "    config.from_environ({'OCF_RESKEY_mistral_url': "
+        "'http://127.0.0.1:9/v2'}),\n"
+        "    logging.getLogger('quiet'), read=lambda: status, store=Store(),\n"
+        "    origin='test')\n"
+        "state = statefile.empty()\n"
+        "assessment = monitor.run(state, deps)\n"
+        "assert assessment.verdict('rn1').decision == 'online'\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(\n"
+        "    ('mistralclient', 'instance_ha.mistral_client')))\n"
+        "assert not loaded, loaded\n")
+    result = subprocess.run(
+        [sys.executable, "-c", code,
+         os.path.join(LIVE, "crm_mon_all_online.xml")],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
