@@ -12,8 +12,10 @@ or whose evacuation from the source is under way is only waited for;
 nothing is sent twice.  What the batch reads is shared: one listing of
 the source host's evacuations before the first evacuation and one per
 poll interval while servers wait, for the whole batch; a server is read
-on its own only to confirm where its evacuation left it, to stop it, or
-after a transient failure (the answer of a request may have been lost).
+on its own only to confirm where its evacuation left it, to stop it,
+after a transient failure (the answer of a request may have been lost),
+or when the host's evacuations show one of its own that its entry may
+not know of (listed while it ran, or the same input run again).
 
 Safety rule 1 holds for the batch on its own: before it touches a
 server it reads Pacemaker here, on the executor, as host_evacuate's
@@ -43,13 +45,22 @@ from instance_ha import nova_client
 from instance_ha import state_table
 from instance_ha import workflow_inputs
 from instance_ha.actions import base
-from instance_ha.actions import evacuate as evacuate_module
 from instance_ha.actions import lock as lock_module
-from instance_ha.actions import wait_for_server
 
-MIGRATION_SUCCEEDED = wait_for_server.SUCCEEDED
-MIGRATION_FAILED = wait_for_server.FAILED
-SETTLE_SECONDS = wait_for_server.SETTLE_SECONDS
+# Nova sets one of these task states with an evacuation migration.
+REBUILD_TASK_STATES = ("rebuilding", "rebuild_block_device_mapping",
+                       "rebuild_spawning")
+MIGRATION_SUCCEEDED = ("done", "completed")
+MIGRATION_FAILED = ("failed", "error")
+# An evacuation migration in any other status is still under way.
+FINISHED_MIGRATIONS = MIGRATION_SUCCEEDED + MIGRATION_FAILED + (
+    "cancelled",)
+# Seconds a server may still read as on the source host after its
+# evacuation migration is done, before that is taken as final: Nova moves
+# the host and then marks the migration done, so a read of the server
+# just before a read of the migrations can show the old host beside a
+# done migration.
+SETTLE_SECONDS = 30
 # Seconds to the first poll after an evacuation is sent; each next poll
 # waits twice as long, up to the workflow's poll_interval.
 FIRST_POLL = 0.25
@@ -73,6 +84,23 @@ def in_flight_slots():
                 size = DEFAULT_IN_FLIGHT
             _in_flight = threading.BoundedSemaphore(max(size, 1))
         return _in_flight
+
+
+def running_evacuation(migrations, source_host, task_state):
+    """The evacuation from source_host still under way, if any.  An
+    ``accepted`` one while the server has no rebuild task is an orphan:
+    Nova sets the task with the migration, and the loser of two racing
+    evacuations stays ``accepted`` for good."""
+    for migration in migrations:
+        if migration.get("source_compute") != source_host:
+            continue
+        status = migration.get("status")
+        if status in FINISHED_MIGRATIONS:
+            continue
+        if status == "accepted" and task_state not in REBUILD_TASK_STATES:
+            continue
+        return migration
+    return None
 
 
 class Failed(Exception):
@@ -297,12 +325,21 @@ class ServerRecovery:
 
     def _under_way(self):
         """The evacuation from the source that an earlier run started and
-        that is still running (or already moved the server), else None."""
+        that is still running (or already moved the server), else None.
+        The entry may be older than the host's evacuations (listed while
+        one ran, or the same input run again): when they show one of this
+        server's ``done``, or ``accepted`` while the entry shows no
+        rebuild task, the server is read before anything is sent."""
         migrations = self.view.of(self.id)
-        running = evacuate_module.running_evacuation(
-            migrations, self.source, self.entry.get("task_state"))
-        if running is not None or self.entry.get("task_state") in \
-                evacuate_module.REBUILD_TASK_STATES:
+        task_state = self.entry.get("task_state")
+        if task_state not in REBUILD_TASK_STATES and any(
+                m.get("status") in ("accepted", "done") for m in migrations):
+            server = self._read()
+            if nova_client.host_of(server) != self.source:
+                return {}
+            task_state = nova_client.task_state_of(server)
+        running = running_evacuation(migrations, self.source, task_state)
+        if running is not None or task_state in REBUILD_TASK_STATES:
             return running or {}
         return None
 
@@ -324,7 +361,7 @@ class ServerRecovery:
                 # The answer to an earlier POST may have been lost.
                 server = self._read()
                 if nova_client.host_of(server) != self.source or (
-                        evacuate_module.running_evacuation(
+                        running_evacuation(
                             self.view.of(self.id, after=time.monotonic()),
                             self.source, nova_client.task_state_of(server))):
                     return

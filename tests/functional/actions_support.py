@@ -1,10 +1,13 @@
 """Shared by the action tests: a simulated cloud the actions reach through
-a clouds.yaml (as an executor would), a stand-in Mistral context, and
-counting the Nova calls an action made from the simulator's call log."""
+a clouds.yaml (as an executor would), a stand-in Mistral context,
+counting the Nova calls an action made from the simulator's call log, and
+a failed host whose VMs recover_servers recovers (with the executor's
+Pacemaker showing that host fenced)."""
 
 import os
 import threading
 
+import fake_pacemaker
 import pytest
 import yaml
 from mistral_lib import actions as mistral_actions
@@ -12,6 +15,8 @@ from mistral_lib.actions import context as mistral_context
 
 from instance_ha import cloud_session
 from instance_ha import nova_client
+from instance_ha.actions.host_servers import HostServers
+from instance_ha.actions.recover_servers import RecoverServers
 from instance_ha.simcloud import testing
 
 
@@ -140,3 +145,45 @@ def topology(hosts, **settings):
     config["hosts"] = [{"name": name, "servers": servers}
                        for name, servers in hosts.items()]
     return config
+
+
+@pytest.fixture
+def pacemaker(tmp_path, monkeypatch):
+    """The executor's Pacemaker (tests/fake_pacemaker.py): captured live
+    crm_mon output showing compute1 offline and fenced, unless the test
+    shows something else.  A module whose tests run recover_servers uses
+    it for every test (an autouse fixture that requests it)."""
+    fake = fake_pacemaker.FakePacemaker(str(tmp_path / "pacemaker"))
+    for name, value in fake.env.items():
+        monkeypatch.setenv(name, value)
+    fake.show(fake_pacemaker.FENCED, node="compute1")
+    return fake
+
+
+def failed_host(make_cloud, servers, others=("compute2", "compute3"),
+                entry=None, **settings):
+    """A cloud whose compute1 holds ``servers``, dead and forced down;
+    ``others``: empty hosts; ``entry``: more of the clouds.yaml entry
+    (api_timeout, ...); ``settings``: the simulator's."""
+    cloud = make_cloud(topology(
+        {"compute1": servers, **{name: [] for name in others}},
+        **dict({"evacuation_time": 0.3, "power_time": 0.05}, **settings)),
+        **(entry or {}))
+    cloud.model.kill_host("compute1")
+    cloud.force_down("compute1")
+    return cloud
+
+
+def plans(cloud):
+    """compute1's host_servers entries planned for evacuation."""
+    listing = run(HostServers({"host": "compute1"}))
+    return [p for p in listing["servers"] if p["plan"] == "evacuate"]
+
+
+def recover(cloud, batch, **kwargs):
+    """recover_servers of ``batch`` from compute1: {name: record}."""
+    result = run(RecoverServers(batch, "compute1",
+                                **dict({"interval": 0.5}, **kwargs)))
+    assert not hasattr(result, "error"), result.error
+    assert result["refused"] is None, result
+    return {r["name"]: r for r in result["servers"]}

@@ -13,12 +13,9 @@ from actions_support import write_clouds
 
 from instance_ha import cloud_session
 from instance_ha import pack
-from instance_ha.actions.evacuate import Evacuate
 from instance_ha.actions.host_servers import HostServers
-from instance_ha.actions.lock import Lock
+from instance_ha.actions.recover_servers import RecoverServers
 from instance_ha.actions.service_force_down import ServiceForceDown
-from instance_ha.actions.unlock import Unlock
-from instance_ha.actions.wait_for_server import WaitForServer
 from instance_ha.simcloud import keystone
 from instance_ha.simcloud import testing
 
@@ -167,20 +164,17 @@ def test_a_keystone_503_is_retried(sim, monkeypatch, tmp_path):
     listing_works()
 
 
-def test_negotiated_once_and_chosen_per_call(sim, monkeypatch, tmp_path):
+def test_negotiated_once_and_chosen_per_call(sim, monkeypatch, tmp_path,
+                                             pacemaker):
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE",
                        write_clouds(tmp_path, sim.clouds()))
     monkeypatch.setenv("OS_CLOUD", "simcloud")
     sim.cloud.kill_host("compute1")
     run(ServiceForceDown("compute1", "test"))
     servers = run(HostServers({"host": "compute1"}))["servers"]
-    for entry in servers:
-        run(Lock(entry["id"]))
-        run(Evacuate(entry["id"], "compute1"))
-    for entry in servers:
-        run(WaitForServer(entry["id"], "compute1", "active", timeout=10,
-                          interval=0.02))
-        run(Unlock(entry["id"], True))
+    result = run(RecoverServers(servers, "compute1", timeout=10,
+                                interval=0.1))
+    assert [r["outcome"] for r in result["servers"]] == ["moved", "moved"]
     calls = [c for c in sim.cloud.calls.calls()
              if not c.operation.startswith("keystone.")]
     assert [c.operation for c in calls].count("nova.version") == 1
@@ -189,8 +183,10 @@ def test_negotiated_once_and_chosen_per_call(sim, monkeypatch, tmp_path):
         by_operation.setdefault(call.operation, set()).add(call.microversion)
     assert by_operation["evacuate"] == {"2.94"}
     assert by_operation["lock"] == {"2.96"}
+    assert by_operation["unlock"] == {"2.96"}
     assert by_operation["services.update"] == {"2.96"}
     assert by_operation["servers.show"] == {"2.96"}
+    assert by_operation["migrations.list"] == {"2.96"}
     for entry in servers:
         server = sim.cloud.servers[entry["id"]]
         assert (server.vm_state, server.power_state) == ("active", 1)
@@ -210,22 +206,25 @@ def secrets_of(sim):
     return values
 
 
-def test_no_secret_in_any_log_line(sim, monkeypatch, tmp_path, caplog):
+def test_no_secret_in_any_log_line(sim, monkeypatch, tmp_path, caplog,
+                                   pacemaker):
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE",
                        write_clouds(tmp_path, sim.clouds()))
     monkeypatch.setenv("OS_CLOUD", "simcloud")
     caplog.set_level(logging.DEBUG)
     sim.cloud.kill_host("compute1")
+    sim.cloud.faults.add("evacuate", status=503, times=1)
     sim.cloud.faults.add("servers.show", status=503, times=1)
     run(ServiceForceDown("compute1", "test"))
-    server = run(HostServers({"host": "compute1"}))["servers"][0]["id"]
-    run(Lock(server))
-    run(Evacuate(server, "compute1"))
-    run(WaitForServer(server, "compute1", "active", timeout=10,
-                      interval=0.02))
-    run(Unlock(server, True))
-    error_of(run(Evacuate("8d7cf0b4-1111-4222-8333-944445555666",
-                          "compute1")))
+    entry = run(HostServers({"host": "compute1"}))["servers"][0]
+    missing = "8d7cf0b4-1111-4222-8333-944445555666"
+    # One server locked, evacuated (a 503 retried), waited for (a 503
+    # retried) and unlocked; one Nova does not know, which fails.
+    result = run(RecoverServers(
+        [entry, dict(entry, id=missing, name="gone")], "compute1",
+        timeout=10, interval=0.1))
+    assert [(r["name"], r["outcome"]) for r in result["servers"]] == [
+        (entry["name"], "moved"), ("gone", "failed")]
     ctx = mistral_context(sim)
     run(HostServers({"host": "compute1"}), ctx)
     secrets = secrets_of(sim) | {ctx.security.auth_token}

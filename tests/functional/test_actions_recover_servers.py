@@ -6,8 +6,10 @@ import threading
 
 import fake_pacemaker
 import pytest
+from actions_support import failed_host
+from actions_support import plans
+from actions_support import recover
 from actions_support import run
-from actions_support import topology
 
 from instance_ha.actions import recover_servers
 from instance_ha.actions.host_servers import HostServers
@@ -17,36 +19,9 @@ pytest_plugins = ("actions_support",)
 
 
 @pytest.fixture(autouse=True)
-def pacemaker(tmp_path, monkeypatch):
-    """The executor's Pacemaker: captured live crm_mon output showing
-    compute1 offline and fenced, unless a test shows something else."""
-    fake = fake_pacemaker.FakePacemaker(str(tmp_path / "pacemaker"))
-    for name, value in fake.env.items():
-        monkeypatch.setenv(name, value)
-    fake.show(fake_pacemaker.FENCED, node="compute1")
-    return fake
-
-
-def failed_host(make_cloud, servers, others=("compute2", "compute3"),
-                **settings):
-    cloud = make_cloud(topology(
-        {"compute1": servers, **{name: [] for name in others}},
-        **dict({"evacuation_time": 0.3, "power_time": 0.05}, **settings)))
-    cloud.model.kill_host("compute1")
-    cloud.force_down("compute1")
-    return cloud
-
-
-def plans(cloud):
-    listing = run(HostServers({"host": "compute1"}))
-    return [p for p in listing["servers"] if p["plan"] == "evacuate"]
-
-
-def recover(cloud, batch, **kwargs):
-    result = run(RecoverServers(batch, "compute1",
-                                **dict({"interval": 0.5}, **kwargs)))
-    assert not hasattr(result, "error"), result.error
-    return {r["name"]: r for r in result["servers"]}
+def fenced(pacemaker):
+    """Pacemaker shows compute1 fenced, unless a test shows otherwise."""
+    return pacemaker
 
 
 def test_a_batch_costs_four_requests_a_vm_and_shares_its_polls(make_cloud):

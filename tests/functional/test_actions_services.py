@@ -1,10 +1,13 @@
 """service_force_down, service_disable, service_enable against the
 simulated cloud over HTTP."""
 
+import fake_pacemaker
 import pytest
 from actions_support import error_of
 from actions_support import run
 
+from instance_ha.actions.host_servers import HostServers
+from instance_ha.actions.recover_servers import RecoverServers
 from instance_ha.actions.service_disable import ServiceDisable
 from instance_ha.actions.service_enable import ServiceEnable
 from instance_ha.actions.service_force_down import ServiceForceDown
@@ -185,20 +188,24 @@ def test_enable_after_a_plain_disable(cloud):
     assert cloud.operations(mark) == ["services.list"]
 
 
-def evacuate_one(cloud, host):
-    from instance_ha.actions.evacuate import Evacuate
-    from instance_ha.actions.wait_for_server import WaitForServer
-
+def evacuate_one(cloud, host, pacemaker):
+    """Kill ``host``, force it down and evacuate one of its servers
+    (recover_servers, Pacemaker showing the host fenced): Nova keeps the
+    ``done`` evacuation record until the host's compute restarts."""
     server = cloud.server(f"{host}-vm1")
     cloud.model.kill_host(host)
     run(ServiceForceDown(host, REASON))
-    assert run(Evacuate(server.id, host))["outcome"] == "evacuated"
-    assert run(WaitForServer(server.id, host, "active", timeout=10,
-                             interval=0.05))["done"]
+    pacemaker.show(fake_pacemaker.FENCED, node=host)
+    (entry,) = [e for e in run(HostServers({"host": host}))["servers"]
+                if e["id"] == server.id]
+    result = run(RecoverServers([entry], host, timeout=10, interval=0.05))
+    assert [r["outcome"] for r in result["servers"]] == ["moved"], result
+    assert [m.status for m in cloud.model.migrations
+            if m.instance_uuid == server.id] == ["done"]
 
 
-def test_enable_is_refused_until_the_compute_restarted(cloud):
-    evacuate_one(cloud, "compute1")
+def test_enable_is_refused_until_the_compute_restarted(cloud, pacemaker):
+    evacuate_one(cloud, "compute1", pacemaker)
     error = error_of(run(ServiceEnable("compute1")))
     assert error["code"] == 400
     assert error["host"] == "compute1"
@@ -215,9 +222,9 @@ def test_enable_is_refused_until_the_compute_restarted(cloud):
     assert cloud.operations(mark) == ["services.list", "services.update"]
 
 
-def test_enable_below_2_53_unsets_forced_down_then_enables(cloud,
-                                                          monkeypatch):
-    evacuate_one(cloud, "compute1")
+def test_enable_below_2_53_unsets_forced_down_then_enables(
+        cloud, monkeypatch, pacemaker):
+    evacuate_one(cloud, "compute1", pacemaker)
     monkeypatch.setattr(microversion, "MAX_VERSION", (2, 30))
     from instance_ha import nova_client
     nova_client.clear_negotiated()

@@ -128,7 +128,8 @@ def test_states_nova_will_not_evacuate(cloud, state, vm_state,
 
 
 def test_the_host_moves_before_the_migration_is_done(cloud):
-    """What wait_for_server relies on: once a read shows the evacuation
+    """What recover_servers' wait relies on (it reads the host's
+    evacuations, then the server): once a read shows the evacuation
     migration done, every later read of the server shows the new host.
     A read of the server before that can show task_state None on the
     source host (not asserted: it depends on when the reads fall)."""

@@ -49,7 +49,7 @@ def test_a_transient_refusal_is_tried_again(monkeypatch, options, caplog):
 
 def test_a_real_refusal_is_not(monkeypatch, options):
     missing = installer.InstallError("Mistral does not know the action(s) "
-                                     "instance_ha.evacuate")
+                                     "instance_ha.recover_servers")
     forbidden = installer._unreachable(mistral_base.APIException(
         403, "forbidden"))
     for error in (missing, forbidden):

@@ -80,9 +80,9 @@ SAMPLE_INPUT = {
     "instance_ha.lock": {"server": "s"},
     "instance_ha.unlock": {"server": "s", "locked_by_us": True},
     "instance_ha.reset_state": {"server": "s", "state": "error"},
-    "instance_ha.evacuate": {"server": "s", "source_host": "h"},
-    "instance_ha.wait_for_server": {"server": "s", "source_host": "h",
-                                    "expected_vm_state": "active"},
+    "instance_ha.recover_servers": {
+        "servers": [{"id": "s", "case": "active"}], "source_host": "h",
+        "fencing": {"node": "rn1"}, "targets": ["t"]},
     "instance_ha.stop": {"server": "s"},
     "instance_ha.start": {"server": "s"},
 }
