@@ -56,10 +56,26 @@ pickup_job_after = 10
 load_action_generators = false
 """
 
-# Mistral settings of the embedded server, on top of DURABILITY_SETTINGS.
+# What a recovery costs Mistral, for every Mistral that runs the pack (as
+# DURABILITY_SETTINGS).  A with-items task evaluates its expressions again
+# at every completion of an item, and YAQL by default copies the whole
+# context into immutable structures at every evaluation, and its result
+# back: most of the engine's CPU for a host of 200 VMs.  Mistral's own CI
+# runs its large workflows so (doc/benchmarks.rst).
+PERFORMANCE_SETTINGS = """
+[yaql]
+convert_input_data = false
+convert_output_data = false
+"""
+
+# Every Mistral that runs the pack: the embedded server, every node of a
+# distributed deployment.
+PACK_SETTINGS = DURABILITY_SETTINGS + PERFORMANCE_SETTINGS
+
+# Mistral settings of the embedded server, on top of PACK_SETTINGS.
 # An operator's --config file is read after these and wins.  Why each one
 # is set: doc/architecture.rst, "Embedded Mistral".
-MISTRAL_SETTINGS = DURABILITY_SETTINGS + """
+MISTRAL_SETTINGS = PACK_SETTINGS + """
 [DEFAULT]
 transport_url = fake:/
 use_stderr = true

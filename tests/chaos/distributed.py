@@ -32,10 +32,10 @@ DB_HOST = "127.0.0.1"
 DB_PORT = 3306
 RABBIT_PORT = 5672
 
-# The durability settings are the embedded server's own text
-# (instance_ha.embedded.DURABILITY_SETTINGS: scheduler, heartbeats,
-# integrity check, pickup, action provider); only this topology's
-# transport, API, database and queues are added here.
+# The settings of every Mistral that runs the pack are the embedded
+# server's own text (instance_ha.embedded.PACK_SETTINGS: scheduler,
+# heartbeats, integrity check, pickup, action provider, YAQL); only this
+# topology's transport, API, database and queues are added here.
 TOPOLOGY_SETTINGS = """
 [DEFAULT]
 transport_url = rabbit://guest:guest@127.0.0.1:{rabbit_port}/{vhost}
@@ -59,7 +59,7 @@ rabbit_quorum_queue = true
 def mistral_conf(**topology):
     """mistral.conf of every node: the durability settings, then this
     topology's own."""
-    return embedded.DURABILITY_SETTINGS + TOPOLOGY_SETTINGS.format(
+    return embedded.PACK_SETTINGS + TOPOLOGY_SETTINGS.format(
         **topology)
 
 
