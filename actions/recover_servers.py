@@ -163,6 +163,18 @@ class RecoverServers(base.NovaAction):
         base.require_number("timeout", self.timeout)
         base.require_number("interval", self.interval, minimum=0.05)
         for entry in self.servers:
+            if not state_table.is_case(state_table.HOST_DOWN,
+                                       entry.get("case")):
+                raise nova_client.NovaError(
+                    f"bad input: server {entry['id']} has no host-down case "
+                    f"of the state table ({entry.get('case')!r})")
+            if entry.get("evacuated_vm_state") not in (
+                    None, state_table.ACTIVE, state_table.STOPPED,
+                    state_table.ERROR):
+                raise nova_client.NovaError(
+                    f"bad input: server {entry['id']} evacuated_vm_state "
+                    f"must be active, stopped or error, not "
+                    f"{entry['evacuated_vm_state']!r}")
             row = state_table.row(state_table.HOST_DOWN, entry.get("case"))
             if row.plan != state_table.EVACUATE:
                 raise nova_client.NovaError(

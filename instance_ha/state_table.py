@@ -36,7 +36,7 @@ Decisions beyond the seed table (host_down):
   stopped when it is powered off, else to active
   (``after_failed_evacuation*``).  Never skipped as an operator's error VM.
 * a task_state in progress does not change the row: Nova's evacuate
-  ignores task_state, and the evacuate action itself detects a rebuild
+  ignores task_state, and recover_servers itself detects a rebuild
   already under way.
 
 What an evacuation leaves (``evacuated_vm_state``): Nova 34 rebuilds the
@@ -46,7 +46,7 @@ server on the new host and keeps it stopped only when its vm_state was
 ``_do_rebuild_instance``).  A stopped server is spawned on the new host
 and then powered off at once (vm_state active with task_state
 powering-off is seen on the way): with the libvirt driver its guest boots
-for that moment.  The evacuate action stays below microversion 2.95,
+for that moment.  recover_servers evacuates below microversion 2.95,
 where Nova would stop every evacuated server, and where it would still
 boot a server reset to error (the 2.95 target state is ignored for
 vm_state error).  Rows after a ``reset_error`` that must end stopped
@@ -197,6 +197,11 @@ _check(TABLE)
 
 def row(event, before):
     return _ROWS[(event, before)]
+
+
+def is_case(event, before):
+    """Whether the table has a row of ``event`` for case ``before``."""
+    return isinstance(before, str) and (event, before) in _ROWS
 
 
 RESUME_BY_AFTER = {ACTIVE: "resume_to_active", STOPPED: "resume_to_stopped",

@@ -7,7 +7,6 @@ simulator's call log says what was sent (``accepted_evacuations``: never
 a second one)."""
 
 import threading
-import time
 
 import pytest
 from actions_support import error_of
@@ -30,11 +29,6 @@ FAST = {"timeout": 10, "interval": 0.1}
 # without refusing one it does not know (a KeyError escapes the action
 # instead of a "bad input" error), and does not check the vm_state an
 # entry expects after the evacuation ("ACTIVE" is waited for in vain).
-NO_CASE_CHECK = pytest.mark.xfail(
-    strict=True, reason="recover_servers does not check an entry's case "
-                        "or evacuated_vm_state yet")
-
-
 @pytest.fixture(autouse=True)
 def fenced(pacemaker):
     """Pacemaker shows compute1 fenced."""
@@ -456,12 +450,10 @@ def test_resized_is_refused_by_nova_until_reset(make_cloud, monkeypatch):
     {"targets": "compute2"}, {"targets": ["compute1"]}, {"targets": [""]},
     {"on_shared_storage": "yes"},
     {"timeout": "10"}, {"interval": 0},
-    pytest.param({"servers": [{"id": "x"}]}, marks=NO_CASE_CHECK),
-    pytest.param({"servers": [{"id": "x", "case": "ACTIVE"}]},
-                 marks=NO_CASE_CHECK),
-    pytest.param({"servers": [{"id": "x", "case": "active",
-                               "evacuated_vm_state": "ACTIVE"}]},
-                 marks=NO_CASE_CHECK),
+    {"servers": [{"id": "x"}]},
+    {"servers": [{"id": "x", "case": "ACTIVE"}]},
+    {"servers": [{"id": "x", "case": "active",
+                  "evacuated_vm_state": "ACTIVE"}]},
 ])
 def test_bad_input(make_cloud, kwargs):
     cloud = failed_host(make_cloud, [{"name": "vm"}])
@@ -479,9 +471,8 @@ def test_the_wait_fails_fast_on_error_with_novas_fault(make_cloud):
     cloud = failed_host(make_cloud, [{"name": "vm"}])
     server = cloud.server("vm")
     cloud.model.faults.add("evacuate", outcome="error")
-    started = time.monotonic()
     record = one(cloud, timeout=30)
-    assert time.monotonic() - started < 10
+    # Failed on Nova's fault, not at the end of the 30 s timeout.
     assert record["reason"].startswith(
         f"wait_until_moved: server {server.id} its evacuation failed: "
         "Injected failure: the rebuild failed on compute"), record
@@ -491,10 +482,9 @@ def test_the_wait_fails_fast_on_error_with_novas_fault(make_cloud):
 
 def test_the_wait_fails_fast_on_no_valid_host(make_cloud):
     cloud = failed_host(make_cloud, [{"name": "lonely"}], others=())
-    started = time.monotonic()
     record = one(cloud, timeout=30)
-    assert time.monotonic() - started < 10
     assert "No valid host was found" in record["reason"]
+    assert "still not evacuated" not in record["reason"]
     assert (record["outcome"], record["host"], record["left_locked"]) == \
         ("failed", "compute1", True)
 
