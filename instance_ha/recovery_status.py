@@ -1,8 +1,8 @@
 """The progress of a host recovery, read back from Mistral.
 
 A recovery is one ``instance_ha.host_evacuate`` execution; the VMs it plans
-to move are the ``servers`` its ``list_servers_on_host`` task published, and
-they are recovered in batches: the action executions of its
+to move are the ``batches`` its ``list_servers_on_host`` task published,
+and they are recovered in those batches: the action executions of its
 ``evacuate_servers`` task (each one's input names its servers, its output
 holds their records once the batch ends).
 """
@@ -108,8 +108,9 @@ def _from_tasks(client, execution_id):
         if task.state != "SUCCESS":
             continue
         if task.name == LIST_TASK:
-            servers = _json(task.published).get("servers") or []
-            planned = [s for s in servers if s.get("plan") == "evacuate"]
+            planned = [server for batch in
+                       _json(task.published).get("batches") or []
+                       for server in batch]
         elif task.name == FENCING_TASK:
             fencing = (_json(task.published).get("fenced") or {}).get(
                 "summary")

@@ -171,3 +171,33 @@ def test_demo_recovers_the_failed_host():
     assert "of compute1: SUCCESS" in result.stdout
     assert "9 moved, 0 failed, 1 skipped, 0 pending" in result.stdout
     assert "server stopped" not in result.stderr
+
+
+def test_status_mid_run_shows_every_planned_vm_and_each_finished_batch(
+        cloud):
+    """What status --watch reads while a recovery runs: every VM the
+    listing planned (pending or running) from the start, and each batch's
+    outcomes as soon as that batch ends, before the run does."""
+    from instance_ha import recovery_status
+
+    sim = cloud(servers=[{"name": f"vm{i}"} for i in range(3)],
+                evacuation_time=1.0)
+    sim.cloud.kill_host("compute1")
+    execution = cloud.client.executions.create(
+        "instance_ha.host_evacuate", workflow_input={
+            "search_opts": {"host": "compute1"}, "batch_size": 1,
+            "concurrency": 1, "poll_interval": 0.2})
+    seen_planned, seen_early = False, False
+    recovery = recovery_status.read(cloud.client, execution.id)
+    while not recovery.finished:
+        counts = recovery.counts()
+        if recovery.vms:
+            assert len(recovery.vms) == 3, recovery.vms
+            seen_planned = True
+        if counts["moved"] and counts["pending"]:
+            seen_early = True
+        recovery = recovery_status.read(cloud.client, execution.id)
+    assert recovery.state == "SUCCESS", recovery.state_info
+    assert recovery.counts() == {"moved": 3, "failed": 0, "skipped": 0,
+                                 "pending": 0}
+    assert seen_planned and seen_early
