@@ -1,6 +1,7 @@
 """``python -m bench [--quick | --all] [--only TEXT] [--repeats N]
-[--name NAME] [--no-masakari] [--worktree]``: run a set, print the
-tables, write the JSON to bench/results/<UTC date-time>-<name>.json.
+[--name NAME] [--no-masakari] [--worktree] [--distributed]``: run a set,
+print the tables, write the JSON to
+bench/results/<UTC date-time>-<name>.json.
 
 instance-ha is imported only after the code to measure is chosen
 (bench/source.py)."""
@@ -50,7 +51,15 @@ def parse(argv):
     parser.add_argument("--mistral-config", metavar="FILE",
                         help="extra Mistral (oslo.config) file given to "
                              "the embedded server (instance-ha server "
-                             "--config), read after its own settings")
+                             "--config), read after its own settings "
+                             "(--distributed: a further --config-file of "
+                             "every mistral-server)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="run instance-ha on stock distributed Mistral "
+                             "(MariaDB + RabbitMQ on 127.0.0.1, two "
+                             "engine+executor processes and one API, as "
+                             "the chaos tier runs it) instead of the "
+                             "embedded server")
     parser.add_argument("--list", action="store_true",
                         help="print the scenarios of the set and exit")
     return parser.parse_args(argv)
@@ -106,7 +115,8 @@ def _main(args, source):
         print("no scenario selected", file=sys.stderr)
         return 2
     started = report.now()
-    name = args.name or args.set
+    name = args.name or (f"{args.set}-distributed" if args.distributed
+                         else args.set)
     path = report.path_for(name, started)
     document = {
         "set": args.set, "name": name, "argv": sys.argv[1:],
@@ -125,13 +135,18 @@ def _main(args, source):
         peer = masakari_peer.MasakariPeer()
         peer.ensure()
     clock = time.monotonic()
-    lab = lab_module.Lab(mistral_config=args.mistral_config)
+    if args.distributed:
+        lab = lab_module.DistributedLab(mistral_config=args.mistral_config)
+        what = "distributed Mistral (MariaDB, RabbitMQ, 2 engine+executor)"
+    else:
+        lab = lab_module.Lab(mistral_config=args.mistral_config)
+        what = "the embedded Mistral"
     try:
-        print(f"starting the embedded Mistral in {lab.workdir} ...",
-              flush=True)
+        print(f"starting {what} in {lab.workdir} ...", flush=True)
         lab.start()
         document["mistral_startup_s"] = lab.startup_seconds
         document["mistral_pid"] = lab.pid
+        document["topology"] = lab.topology()
         print(f"ready in {lab.startup_seconds} s (pid {lab.pid})",
               flush=True)
         for spec in specs:

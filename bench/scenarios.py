@@ -262,4 +262,12 @@ def summarise(runs, best, n):
         summary["mistral_peak_rss_mib"] = med("mistral_peak_rss_mib")
         summary["mistral_db_growth_per_1000_vms_mib"] = med(
             None, lambda r: r["mistral_db_growth_bytes"] / n * 1000 / 2**20)
+        summary["bench_process_cpu_s"] = med("bench_process_cpu_s")
+    if "services_cpu_s" in runs[0]:
+        # The distributed topology: the largest process, the daemons.
+        summary["mistral_peak_rss_max_process_mib"] = med(
+            "mistral_peak_rss_max_process_mib")
+        summary["services_cpu_s"] = {
+            name: med(None, lambda r, name=name: r["services_cpu_s"][name])
+            for name in runs[0]["services_cpu_s"]}
     return summary

@@ -1,6 +1,7 @@
 """One trial: a fresh simulated cloud, hosts killed (fenced), their
-recovery run to the end by instance-ha (host_evacuate on the embedded
-Mistral) or by Masakari's engine, then what it cost."""
+recovery run to the end by instance-ha (host_evacuate on the bench's
+Mistral: embedded, or distributed with --distributed) or by Masakari's
+engine, then what it cost."""
 
 import time
 
@@ -31,6 +32,7 @@ def instance_ha(lab, config, hosts, wf_input, poll=0.1, timeout=3600):
             sim.cloud.kill_host(host)
         lab.reset_peak()
         before = lab.snapshot()
+        bench_cpu = time.process_time()
         t0 = time.time()
         executions = {}
         post_seconds = []
@@ -56,6 +58,7 @@ def instance_ha(lab, config, hosts, wf_input, poll=0.1, timeout=3600):
                     executions[execution.id] = lab.client.executions.get(
                         execution.id)
         t_end = max(ends.values())
+        bench_cpu = time.process_time() - bench_cpu
         after = lab.snapshot()
         result = {
             "engine": "instance-ha",
@@ -70,8 +73,12 @@ def instance_ha(lab, config, hosts, wf_input, poll=0.1, timeout=3600):
             "mistral_peak_is_trial_peak": lab.peak_reset,
             "mistral_db_growth_bytes": after["db"] - before["db"],
             "mistral_db_bytes": after["db"],
+            # The bench process: the simulated cloud's threads and the
+            # client following the executions.
+            "bench_process_cpu_s": round(bench_cpu, 2),
             "load_before": before["load"], "load_after": after["load"],
         }
+        result.update(lab.details(before, after))
         result.update(analysis.analyse(sim, server_ids, t0))
         return result
     finally:
