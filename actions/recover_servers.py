@@ -26,6 +26,12 @@ around the rule; in host_evacuate every batch checks again, so a host
 that comes back online in the middle of its recovery keeps the VMs not
 yet moved.
 
+A batch need not wait for its slowest server: with ``report_within``
+it reports that many seconds after its first outcome, and the servers
+whose evacuation is still under way come back as ``waiting`` with their
+entry for the next pass (host_evacuate loops until none is left), so
+that each outcome shows in Mistral soon after Nova finished.
+
 The action never fails for one server: each ends ``moved`` or ``failed``
 with its reason, and a server left on the failed host keeps our lock,
 whose reason names its case (the next recovery of the host takes it up
@@ -103,6 +109,33 @@ def running_evacuation(migrations, source_host, task_state):
     return None
 
 
+class HandedOver(Exception):
+    """A server still waiting for its evacuation when the batch reports:
+    the next pass waits for it."""
+
+
+class Progress:
+    """When the batch's first outcome was known, and so when the servers
+    still waiting are handed over (``report_within`` seconds later; None:
+    never, the batch waits for every server)."""
+
+    def __init__(self, report_within):
+        self.report_within = report_within
+        self._first = None
+        self._lock = threading.Lock()
+
+    def outcome_known(self):
+        with self._lock:
+            if self._first is None:
+                self._first = time.monotonic()
+
+    def hand_over_now(self):
+        with self._lock:
+            return (self.report_within is not None
+                    and self._first is not None
+                    and time.monotonic() - self._first >= self.report_within)
+
+
 class Failed(Exception):
     """One server's recovery failed at ``step``; the message says why."""
 
@@ -118,15 +151,21 @@ class RecoverServers(base.NovaAction):
     now; {"override": WHY}); ``targets``: hosts to try in order (null:
     Nova's scheduler), an empty list when none could be had.  ``timeout``: the
     seconds one server's evacuation may take; ``interval``: seconds
-    between two polls.  Returns ``{"servers": [record, ...]}``, a record
-    per server: id, name, outcome (moved | failed), host, vm_state,
-    reason, left_locked; ``fencing``, what fence_gate.check found; and
+    between two polls; ``report_within``: once the outcome of one server
+    is known, the batch reports at most this many seconds later, and each
+    server still waiting for its evacuation then is ``waiting`` (null:
+    the batch waits for every server).  Returns ``{"servers": [record,
+    ...]}``, a record per server: id, name, outcome (moved | failed |
+    waiting), host, vm_state, reason, left_locked, and for a waiting one
+    ``entry``, its input for the next pass (which only waits for it);
+    ``fencing``, what fence_gate.check found; and
     ``refused``: null, or why nothing was touched (every record then
     says so; the action still succeeds, so that host_evacuate reports
     each VM)."""
 
     def __init__(self, servers, source_host, fencing=None, targets=None,
-                 on_shared_storage=None, timeout=600, interval=2):
+                 on_shared_storage=None, timeout=600, interval=2,
+                 report_within=None):
         self.servers = servers
         self.source_host = source_host
         self.fencing = {} if fencing is None else fencing
@@ -134,6 +173,7 @@ class RecoverServers(base.NovaAction):
         self.on_shared_storage = on_shared_storage
         self.timeout = timeout
         self.interval = interval
+        self.report_within = report_within
 
     def _subject(self):
         return None, self.source_host if isinstance(self.source_host,
@@ -162,6 +202,8 @@ class RecoverServers(base.NovaAction):
                 "bad input: on_shared_storage must be true, false or null")
         base.require_number("timeout", self.timeout)
         base.require_number("interval", self.interval, minimum=0.05)
+        if self.report_within is not None:
+            base.require_number("report_within", self.report_within)
         for entry in self.servers:
             if not state_table.is_case(state_table.HOST_DOWN,
                                        entry.get("case")):
@@ -175,6 +217,9 @@ class RecoverServers(base.NovaAction):
                     f"bad input: server {entry['id']} evacuated_vm_state "
                     f"must be active, stopped or error, not "
                     f"{entry['evacuated_vm_state']!r}")
+            if "waited_s" in entry:
+                base.require_number(f"server {entry['id']} waited_s",
+                                    entry["waited_s"])
             row = state_table.row(state_table.HOST_DOWN, entry.get("case"))
             if row.plan != state_table.EVACUATE:
                 raise nova_client.NovaError(
@@ -192,11 +237,13 @@ class RecoverServers(base.NovaAction):
                                 for entry in self.servers],
                     "fencing": None, "refused": str(exc)}
         view = HostEvacuations(nova, self.source_host, self.interval)
+        progress = Progress(self.report_within)
         slots = in_flight_slots()
 
         def recover(entry):
             with slots:
-                return ServerRecovery(entry, self, nova, view).run()
+                return ServerRecovery(entry, self, nova, view,
+                                      progress).run()
 
         with concurrent.futures.ThreadPoolExecutor(
                 max_workers=len(self.servers),
@@ -260,12 +307,13 @@ class HostEvacuations:
 class ServerRecovery:
     """One server of the batch, through its row's steps."""
 
-    def __init__(self, entry, batch, nova, view):
+    def __init__(self, entry, batch, nova, view, progress=None):
         self.entry = entry
         self.id = entry["id"]
         self.batch = batch
         self.nova = nova
         self.view = view
+        self.progress = progress or Progress(None)
         self.row = state_table.row(state_table.HOST_DOWN, entry["case"])
         self.source = batch.source_host
         self.locked_by_us = False
@@ -282,6 +330,12 @@ class ServerRecovery:
             vm_state = self._after(vm_state)
             record.update(outcome="moved", host=host, vm_state=vm_state,
                           reason=f"running on {host} as {vm_state}")
+        except HandedOver as exc:
+            record.update(outcome="waiting", reason=str(exc),
+                          left_locked=self.locked_by_us,
+                          entry=self._handed_over_entry())
+            base.LOG.info("server %s: %s", self.id, record["reason"])
+            return record
         except Failed as exc:
             record["reason"] = str(exc)
             if self.server is not None:
@@ -289,6 +343,7 @@ class ServerRecovery:
                 record["vm_state"] = nova_client.vm_state_of(self.server)
         except nova_client.NovaError as exc:
             record["reason"] = exc.reason
+        self.progress.outcome_known()
         record["left_locked"] = self._unlock(record["outcome"] == "moved",
                                              record)
         base.LOG.info("server %s: %s (%s)", self.id, record["outcome"],
@@ -308,12 +363,25 @@ class ServerRecovery:
                                   what="lock")
         body = {"lock": None}
         if client.api_version >= nova_client.LOCKED_REASON_MIN:
-            body = {"lock": {"locked_reason": lock_module.our_reason(
-                self.entry.get("lock_reason") or state_table.lock_reason(
-                    self.source, self.row.before))}}
+            body = {"lock": {"locked_reason": self._our_lock_reason()}}
         self._retrying("lock_server", lambda first: self.nova.post(
             f"/servers/{self.id}/action", body, client))
         self.locked_by_us = True
+
+    def _our_lock_reason(self):
+        return lock_module.our_reason(
+            self.entry.get("lock_reason") or state_table.lock_reason(
+                self.source, self.row.before))
+
+    def _handed_over_entry(self):
+        """This server's entry for the next pass: its evacuation is under
+        way (sent by us, or found), its lock ours if we set it, and the
+        seconds it has waited already count against ``timeout``."""
+        entry = dict(self.entry, task_state="rebuilding",
+                     waited_s=round(time.monotonic() - self.wait_began, 1))
+        if self.locked_by_us:
+            entry.update(locked=True, locked_reason=self._our_lock_reason())
+        return entry
 
     def _move(self):
         """Evacuate (the row's steps before it first), trying each target
@@ -397,7 +465,8 @@ class ServerRecovery:
         expected = self.entry.get("evacuated_vm_state") or \
             state_table.evacuated_vm_state(self.row,
                                            self.entry.get("vm_state"))
-        deadline = time.monotonic() + self.batch.timeout
+        self.wait_began = time.monotonic() - self.entry.get("waited_s", 0)
+        deadline = self.wait_began + self.batch.timeout
         settle_until = None
         step = min(FIRST_POLL, self.batch.interval)
         while True:
@@ -423,6 +492,11 @@ class ServerRecovery:
                         raise self._failure(
                             server, "its evacuation finished but it is "
                                     "still on the source host")
+            if self.progress.hand_over_now():
+                raise HandedOver(
+                    f"evacuation under way for "
+                    f"{time.monotonic() - self.wait_began:.0f} s; waited "
+                    f"for by the next pass")
             if time.monotonic() >= deadline:
                 server = self.server or {}
                 raise Failed("wait_until_moved", (

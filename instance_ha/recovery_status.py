@@ -1,10 +1,11 @@
 """The progress of a host recovery, read back from Mistral.
 
 A recovery is one ``instance_ha.host_evacuate`` execution; the VMs it plans
-to move are the ``batches`` its ``list_servers_on_host`` task published,
-and they are recovered in those batches: the action executions of its
-``evacuate_servers`` task (each one's input names its servers, its output
-holds their records once the batch ends).
+to move are the ``queue`` its ``list_servers_on_host`` task published,
+and they are recovered by the passes of its ``evacuate_servers`` task,
+one ``recover_servers`` action each: its input names its servers, its
+output holds their records once it reports (a VM still ``waiting`` then
+is taken up by the next pass).
 """
 
 import dataclasses
@@ -67,10 +68,10 @@ def read(client, execution_id):
                for r in output["servers"]]
         return Recovery(root.id, host, root.state, root.state_info, vms,
                         (output.get("fencing") or {}).get("summary"))
-    planned, fencing, batch_task = _from_tasks(client, root.id)
+    planned, fencing, batch_tasks = _from_tasks(client, root.id)
     vms = {s["id"]: VMProgress(s["id"], s.get("name"), "pending")
            for s in planned}
-    for batch in _batches(client, batch_task):
+    for batch in _batches(client, batch_tasks):
         if batch.state == "SUCCESS":
             for record in _json(batch.output).get("result", {}).get(
                     "servers", []):
@@ -78,7 +79,8 @@ def read(client, execution_id):
                                     VMProgress(record.get("id"),
                                                record.get("name"),
                                                "pending"))
-                vm.outcome = record.get("outcome")
+                vm.outcome = "running" if record.get("outcome") == \
+                    "waiting" else record.get("outcome")
                 vm.host, vm.vm_state = record.get("host"), \
                     record.get("vm_state")
                 vm.reason = record.get("reason")
@@ -99,37 +101,37 @@ def read(client, execution_id):
 
 def _from_tasks(client, execution_id):
     """(the VMs the listing planned to evacuate, confirm_fencing's
-    summary, the id of the batches' task), from one read of the run's
-    tasks."""
-    planned, fencing, batch_task = [], None, None
-    for task in client.tasks.list(execution_id):
+    summary, the ids of the passes' tasks, oldest first), from one read
+    of the run's tasks."""
+    planned, fencing, batch_tasks = [], None, []
+    for task in sorted(client.tasks.list(execution_id),
+                       key=lambda t: (t.created_at or "", t.id)):
         if task.name == BATCH_TASK:
-            batch_task = task.id
+            batch_tasks.append(task.id)
         if task.state != "SUCCESS":
             continue
         if task.name == LIST_TASK:
-            planned = [server for batch in
-                       _json(task.published).get("batches") or []
-                       for server in batch]
+            planned = _json(task.published).get("queue") or []
         elif task.name == FENCING_TASK:
             fencing = (_json(task.published).get("fenced") or {}).get(
                 "summary")
-    return planned, fencing, batch_task
+    return planned, fencing, batch_tasks
 
 
-def _batches(client, task_id):
-    """The batch action executions of the run, with input and output."""
-    if task_id is None:
-        return
-    marker = ""
-    while True:
-        page = client.action_executions.list(
-            task_id, marker=marker, limit=PAGE, sort_keys="created_at,id",
-            sort_dirs="asc,asc", include_output=True)
-        yield from page
-        if len(page) < PAGE:
-            return
-        marker = page[-1].id
+def _batches(client, task_ids):
+    """The passes' action executions, oldest first, with input and
+    output."""
+    for task_id in task_ids:
+        marker = ""
+        while True:
+            page = client.action_executions.list(
+                task_id, marker=marker, limit=PAGE,
+                sort_keys="created_at,id", sort_dirs="asc,asc",
+                include_output=True)
+            yield from page
+            if len(page) < PAGE:
+                break
+            marker = page[-1].id
 
 
 def _json(value):

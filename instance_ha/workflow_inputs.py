@@ -9,8 +9,6 @@ POLICY_KEYS = ("evacuate", "metadata_key", "flavor_extra_spec",
                "image_property", "error_servers")
 MAX_CONCURRENCY = 1000
 MAX_SECONDS = 86400
-# VMs one action execution recovers (one thread each, on the executor).
-MAX_BATCH = 100
 # An override's reason goes into Nova's disabled reason (255 characters
 # in all) after the recovery's own words.
 MAX_OVERRIDE_REASON = 120
@@ -71,6 +69,12 @@ def optional(check):
 def seconds(value):
     if not _number(value) or not 0 < value <= MAX_SECONDS:
         return f"must be a number of seconds above 0, at most {MAX_SECONDS}"
+    return None
+
+
+def seconds_or_zero(value):
+    if not _number(value) or not 0 <= value <= MAX_SECONDS:
+        return f"must be a number of seconds from 0 to {MAX_SECONDS}"
     return None
 
 
@@ -147,7 +151,7 @@ RULES = {
         "reserved_hosts_aggregate": optional_text,
         "policy": policy,
         "concurrency": integer(1, MAX_CONCURRENCY),
-        "batch_size": optional(integer(1, MAX_BATCH)),
+        "report_within": seconds_or_zero,
         "evacuation_timeout": seconds,
         "poll_interval": seconds,
     },

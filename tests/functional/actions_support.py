@@ -91,23 +91,36 @@ class Cloud:
         with self.model.lock:
             self.model.hosts[host].service.forced_down = True
 
-    def gate_evacuations(self, *steps):
-        """Hold every evacuation before the named steps (model.
-        EVACUATION_STEPS names) until the returned events are set."""
-        from instance_ha.simcloud import model
+    def gate_evacuations(self, *steps, server=None):
+        """Hold every evacuation (of the server named ``server`` only,
+        if given) before the named steps (model.EVACUATION_STEPS names)
+        until the returned events are set."""
+        return gate_evacuations(self.model, *steps, server=server)
 
-        names = [name for _, name in model.EVACUATION_STEPS]
-        gates = {names.index(step): threading.Event() for step in steps}
-        original = self.model._evacuation_step
 
-        def step(evacuation, index):
-            gate = gates.get(index)
-            if gate is not None:
-                gate.wait(30)
-            original(evacuation, index)
+def gate_evacuations(model, *steps, server=None):
+    """Cloud.gate_evacuations on a simulated cloud's model."""
+    from instance_ha.simcloud import model as model_module
 
-        self.model._evacuation_step = step
-        return [gates[names.index(s)] for s in steps]
+    names = [name for _, name in model_module.EVACUATION_STEPS]
+    gates = {names.index(step): threading.Event() for step in steps}
+    original = model._evacuation_step
+
+    def step(evacuation, index):
+        gate = gates.get(index)
+        if gate is None or (server or evacuation.server.name) != \
+                evacuation.server.name:
+            return original(evacuation, index)
+        if server is None:
+            gate.wait(30)
+            return original(evacuation, index)
+        # One server held: the others' steps run on the same timeline.
+        if gate.is_set():
+            return original(evacuation, index)
+        model.timeline.call_later(0.05, step, evacuation, index)
+
+    model._evacuation_step = step
+    return [gates[names.index(s)] for s in steps]
 
 
 def start_cloud(simcloud_factory, monkeypatch, tmp_path, config=None,

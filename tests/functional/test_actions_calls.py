@@ -3,7 +3,7 @@ simulator's call log (``pytest -s`` prints the tables; doc/actions.rst,
 "Nova calls per VM", quotes them).  One recover_servers action does a
 VM's whole recovery (lock, the row's steps, evacuation, wait, unlock):
 its calls are counted per VM (a call naming the server) and shared (the
-host's evacuations, listed once per poll for the whole batch)."""
+host's evacuations, listed once per poll for the whole pass)."""
 
 import collections
 import pathlib
@@ -20,8 +20,8 @@ pytest_plugins = ("actions_support",)
 
 DOC = pathlib.Path(__file__).parents[2] / "doc" / "actions.rst"
 VMS = 6
-# host_evacuate's batches for 6 VMs: max(5, N/20) VMs per action.
-PER_BATCH = 5
+# host_evacuate's passes: up to concurrency (default 10) VMs an action.
+PER_PASS = 10
 # The most one VM's own calls may be in recover_servers, by its row:
 # lock, evacuate, one read of where it ended, unlock; the resized VM that
 # was stopped adds its reset to error, and its stop (os-stop, then the
@@ -60,13 +60,13 @@ def test_nova_calls_per_vm(make_cloud):
     plans = listing["servers"]
     assert len(plans) == VMS
     assert {p["plan"] for p in plans} == {"evacuate"}
-    for start in range(0, VMS, PER_BATCH):
-        batch = plans[start:start + PER_BATCH]
+    for start in range(0, VMS, PER_PASS):
+        servers = plans[start:start + PER_PASS]
         result, made = counted("recover_servers", RecoverServers(
-            batch, "compute1", timeout=20, interval=0.1))
+            servers, "compute1", timeout=20, interval=0.1))
         assert [r["outcome"] for r in result["servers"]] == \
-            ["moved"] * len(batch), result
-        ids = {p["id"] for p in batch}
+            ["moved"] * len(servers), result
+        ids = {p["id"] for p in servers}
         for call in made:
             if call.server_id in ids:
                 per_vm[call.server_id][call.operation] += 1
@@ -101,7 +101,7 @@ def test_nova_calls_per_vm(make_cloud):
             f"{sum(counts) / len(counts):>9.2f}")
     say(f"{'total':<20}{'':>5}{total:>7}{total / VMS:>9.2f} per VM")
     say(f"\nrecover_servers, {VMS} VMs in {len(calls['recover_servers'])} "
-        f"batches (of {PER_BATCH} at most)")
+        f"pass(es) (of {PER_PASS} at most)")
     say(f"{'VM':<13}{'steps':<27}{'calls':>5}  operations")
     for plan in plans:
         own = per_vm[plan["id"]]
@@ -117,7 +117,7 @@ def test_nova_calls_per_vm(make_cloud):
     # Each host-level action is paid once; the first also negotiates.
     assert calls["service_force_down"] == [3]
     assert calls["host_servers"] == [2]
-    # What the batches share is the host's evacuations: one listing
+    # What the VMs of a pass share is the host's evacuations: one listing
     # before the first evacuation and one per poll, whatever the number
     # of VMs.
     assert set(shared) == {"migrations.list"}

@@ -227,3 +227,44 @@ def test_a_bad_fencing_input_is_refused_before_any_request(
     result = run(RecoverServers(batch, "compute1", fencing=fencing))
     assert result.error["reason"].startswith(why), result.error
     assert cloud.nova_calls(mark) == []
+
+
+def test_a_slow_server_is_handed_over_and_only_waited_for_next(make_cloud):
+    """report_within: the batch reports its fast servers' outcomes without
+    waiting for the slow one, whose entry the next pass takes: it waits
+    for the evacuation under way, sends nothing again, and unlocks."""
+    cloud = failed_host(make_cloud, [{"name": "fast1"}, {"name": "fast2"},
+                                     {"name": "slow"}], evacuation_time=0.2)
+    (gate,) = cloud.gate_evacuations("spawn", server="slow")
+    slow = cloud.server("slow")
+    records = recover(cloud, plans(cloud), interval=0.1, report_within=0.3)
+    assert {n: r["outcome"] for n, r in records.items()} == {
+        "fast1": "moved", "fast2": "moved", "slow": "waiting"}
+    waiting = records["slow"]
+    assert waiting["reason"].endswith("waited for by the next pass")
+    assert waiting["left_locked"] and slow.locked and slow.host == "compute1"
+    entry = waiting["entry"]
+    assert (entry["id"], entry["task_state"], entry["locked"]) == (
+        slow.id, "rebuilding", True)
+    assert entry["locked_reason"] == slow.locked_reason
+    assert 0 < entry["waited_s"] < 30
+    gate.set()
+    mark = cloud.mark()
+    (after,) = recover(cloud, [entry], interval=0.1).values()
+    assert after["outcome"] == "moved", after
+    operations = cloud.operations(mark)
+    assert "lock" not in operations and "evacuate" not in operations
+    assert operations.count("unlock") == 1
+    assert cloud.model.calls.accepted_evacuations() == {
+        s.id: 1 for s in cloud.model.servers.values()}
+    assert not slow.locked and slow.host != "compute1"
+
+
+def test_without_report_within_the_batch_waits_for_every_server(
+        make_cloud):
+    cloud = failed_host(make_cloud, [{"name": "fast"}, {"name": "slow"}],
+                        evacuation_time=0.2)
+    (gate,) = cloud.gate_evacuations("spawn", server="slow")
+    threading.Timer(1.0, gate.set).start()
+    records = recover(cloud, plans(cloud), interval=0.1)
+    assert {r["outcome"] for r in records.values()} == {"moved"}

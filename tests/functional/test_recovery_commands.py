@@ -185,7 +185,7 @@ def test_status_mid_run_shows_every_planned_vm_and_each_finished_batch(
     sim.cloud.kill_host("compute1")
     execution = cloud.client.executions.create(
         "instance_ha.host_evacuate", workflow_input={
-            "search_opts": {"host": "compute1"}, "batch_size": 1,
+            "search_opts": {"host": "compute1"},
             "concurrency": 1, "poll_interval": 0.2})
     seen_planned, seen_early = False, False
     recovery = recovery_status.read(cloud.client, execution.id)

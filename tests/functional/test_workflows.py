@@ -24,9 +24,11 @@ MUTATIONS = ("lock", "unlock", "os-resetState", "evacuate", "os-stop",
 HA = {"HA_Enabled": "True"}
 
 
-def run(client, workflow, wf_input, timeout=120):
-    execution = client.executions.create(workflow, workflow_input=wf_input,
-                                         description="functional test")
+def run(client, workflow, wf_input, timeout=120, execution=None):
+    """Start ``workflow`` (or follow ``execution``) to its end: (execution,
+    decoded output)."""
+    execution = execution or client.executions.create(
+        workflow, workflow_input=wf_input, description="functional test")
     deadline = time.monotonic() + timeout
     while execution.state in ("IDLE", "RUNNING", "PAUSED"):
         assert time.monotonic() < deadline, f"{execution.id} still running"
@@ -197,7 +199,7 @@ def test_a_host_back_online_mid_run_keeps_the_vms_not_yet_moved(cloud):
     sim.cloud.kill_host("compute1")
     execution = cloud.client.executions.create(
         "instance_ha.host_evacuate", workflow_input={
-            "search_opts": {"host": "compute1"}, "batch_size": 1,
+            "search_opts": {"host": "compute1"},
             "concurrency": 1, "poll_interval": 0.2},
         description="functional test")
     deadline = time.monotonic() + 60
@@ -751,3 +753,44 @@ def test_a_bad_input_changes_nothing_in_nova(cloud, workflow, wf_input,
     (vm,) = sim.cloud.servers_on("compute1")
     assert not vm.locked
     assert not sim.cloud.hosts["compute1"].service.forced_down
+
+
+def test_each_outcome_shows_before_a_slow_vm_ends_and_nothing_twice(cloud):
+    """report_within: the fast VMs' outcomes are in Mistral while the slow
+    one's evacuation still runs; the next pass only waits for it."""
+    from actions_support import gate_evacuations
+
+    from instance_ha import recovery_status
+
+    sim = cloud(servers=[{"name": "fast1"}, {"name": "fast2"},
+                         {"name": "slow"}], evacuation_time=0.2)
+    cloud.sim = sim
+    (gate,) = gate_evacuations(sim.cloud, "spawn", server="slow")
+    sim.cloud.kill_host("compute1")
+    execution = cloud.client.executions.create(
+        "instance_ha.host_evacuate", workflow_input={
+            "search_opts": {"host": "compute1"}, "report_within": 0.5,
+            "poll_interval": 0.2}, description="functional test")
+    deadline = time.monotonic() + 60
+    recovery = recovery_status.read(cloud.client, execution.id)
+    while recovery.counts()["moved"] < 2:
+        assert time.monotonic() < deadline and not recovery.finished, \
+            recovery
+        time.sleep(0.2)
+        recovery = recovery_status.read(cloud.client, execution.id)
+    outcomes = {vm.name: vm.outcome for vm in recovery.vms}
+    assert outcomes == {"fast1": "moved", "fast2": "moved",
+                        "slow": "running"}, outcomes
+    gate.set()
+    execution, output = run(cloud.client, "instance_ha.host_evacuate",
+                            None, execution=execution)
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0}
+    assert sorted(r["name"] for r in output["servers"]) == [
+        "fast1", "fast2", "slow"]
+    assert sorted(sim.cloud.calls.accepted_evacuations().values()) == \
+        [1, 1, 1]
+    assert not [s for s in sim.cloud.servers.values() if s.locked]
+    passes = [t for t in cloud.client.tasks.list(execution.id)
+              if t.name == "evacuate_servers"]
+    assert len(passes) == 2

@@ -9,14 +9,14 @@ DEFAULTS = {"search_opts": {"host": "compute1"}, "fencing": {},
             "on_shared_storage": None,
             "recovery_method": "auto", "reserved_hosts": [],
             "reserved_hosts_aggregate": None, "policy": {},
-            "concurrency": 10, "evacuation_timeout": 600,
-            "poll_interval": 2}
+            "concurrency": 10, "report_within": 2,
+            "evacuation_timeout": 600, "poll_interval": 2}
 
 
 def test_the_defaults_are_valid():
     assert workflow_inputs.problems(HOST_EVACUATE, DEFAULTS) == []
     assert workflow_inputs.problems(
-        HOST_EVACUATE, dict(DEFAULTS, batch_size=None)) == []
+        HOST_EVACUATE, dict(DEFAULTS, report_within=0)) == []
     for fencing in ({"node": "rn1"}, {"override": "powered off at the PDU"}):
         assert workflow_inputs.problems(
             HOST_EVACUATE, dict(DEFAULTS, fencing=fencing)) == []
@@ -60,9 +60,10 @@ def test_the_defaults_are_valid():
     ("policy", {"error_servers": "keep"}, "policy error_servers must be "
                                           "one of skip, evacuate"),
     ("policy", [], "policy must be a dict"),
-    ("batch_size", 0, "batch_size must be an integer from 1 to 100 or "
-                      "null, not 0"),
-    ("batch_size", "5", "batch_size must be an integer"),
+    ("report_within", -1, "report_within must be a number of seconds from "
+                          "0 to 86400, not -1"),
+    ("report_within", None, "report_within must be a number of seconds"),
+    ("report_within", "5", "report_within must be a number of seconds"),
     ("fencing", None, "fencing must be {} or"),
     ("fencing", {"skip": True}, "fencing has unknown keys skip (known: "
                                 "node, override)"),
