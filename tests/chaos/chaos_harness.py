@@ -85,7 +85,7 @@ class KillPoint:
                 f"{scenario}")
 
 
-# VMs on the failed host: more than one with-items wave (concurrency 10),
+# VMs on the failed host: more than one pass (concurrency 10),
 # every phase of a recovery long enough to be killed in.
 VMS = 12
 
@@ -96,7 +96,7 @@ FIXED_KILL_POINTS = [
     KillPoint("services.update", 1),
     # listing: Nova answered the host's servers, the answer lost
     KillPoint("servers.detail", 1),
-    # the with-items is starting: locks set, no evacuation yet
+    # the first pass is starting: locks set, no evacuation yet
     KillPoint("lock", 4),
     # evacuations issued but not verified: Nova accepted the 5th, the
     # action never learnt it
