@@ -3,8 +3,7 @@
 This script runs with the Python of the bench's own Masakari virtualenv
 (``bench/.venv-masakari``), never with the project's: it imports
 ``masakari`` (22.0.0 from PyPI, unmodified) and nothing of instance-ha or
-of the bench.  It follows the recipe's in-process option
-(shared/reference/masakari-bench-recipe.md, "Option B"): the taskflow
+of the bench.  It runs Masakari's engine in-process: the taskflow
 driver's ``execute_host_failure`` in ``auto`` mode, as masakari-engine
 calls it for a COMPUTE_HOST STOPPED notification, against the simulated
 cloud's Keystone v3 (password auth, catalog) and Nova.

@@ -1,14 +1,15 @@
 """Follow a failure's workflow run; fail a stalled one and start the next.
 
-Mistral alone does not finish a run whose engine died in the middle of a
-with-items (executions stay RUNNING for good, tasks IDLE: measured,
-shared/reference/mistral-facts.md 3.4).  At each monitor the agent looks
-at the run it started and at every execution below it (state and
-``updated_at``).  When none of that changed for ``watchdog_timeout``
-seconds, the unfinished executions are set to ERROR (children first, then
-the root) and the workflow starts again under the next deterministic id:
-safe, because the workflow is level-triggered and its actions look before
-they act.  No ``tasks.rerun(reset=False)``: on a with-items task it hangs.
+Mistral alone does not always finish a run whose engine died in the middle
+of it (a task left IDLE, a completion never handled: the execution stays
+RUNNING for good; measured with Mistral 23, doc/durability.rst).  At each
+monitor the agent looks at the run it started and at every execution below
+it (state and ``updated_at``).  When none of that changed for
+``watchdog_timeout`` seconds, the unfinished executions are set to ERROR
+(children first, then the root) and the workflow starts again under the
+next deterministic id: safe, because the workflow is level-triggered and
+its actions look before they act.  No ``tasks.rerun(reset=False)``: on
+a with-items task it hangs.
 
 A task is IDLE only between its creation and its start message; one IDLE
 for ``ORPHANED_TASK_AGE`` lost that message with a dead engine, and

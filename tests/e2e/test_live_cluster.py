@@ -74,7 +74,7 @@ def snapshot_files():
 @contextlib.contextmanager
 def machine_lock():
     """Hold the harness's machine lock: another run's cluster (another
-    engineer's tests on the same machine) cannot start meanwhile."""
+    test run on the same machine) cannot start meanwhile."""
     fd = harness.acquire_machine_lock()
     try:
         yield
