@@ -115,6 +115,8 @@ FIXED_KILL_POINTS = [
     KillPoint("services.update", 5, method="reserved_host", refused=True),
 ]
 
+# Unlocks after this many are those of the last pass (concurrency 10).
+LAST_PASS_AFTER = (VMS - 1) // 10 * 10
 # The host's evacuation listings every run makes (fewer than the VMs).
 MIGRATION_LISTINGS = 8
 RANDOM_OPERATIONS = ("services.update", "servers.detail", "lock",
@@ -228,9 +230,10 @@ def random_kill_points(count, vms, seed):
         else:  # servers.show: read at least once per VM
             nth = rng.randint(1, vms)
         delay = rng.choice((0.0, 0.0, round(rng.uniform(0.1, 2.0), 1)))
-        if operation == "unlock" and nth == vms and not refused:
-            # After the last unlock a recovery can end within the delay
-            # (seen: unlock#12+1.5s, finished before the kill): no kill.
+        if operation == "unlock" and nth > LAST_PASS_AFTER and not refused:
+            # After the unlocks of the last pass a recovery can end
+            # within the delay (seen: unlock#12+1.5s, unlock#11+1.9s,
+            # finished before the kill): no delay.
             delay = 0.0
         points.append(KillPoint(operation, nth, delay, status=status,
                                 method=method, refused=refused))
@@ -267,6 +270,7 @@ class Killer:
         self.killed_pid = None
         self.fired = threading.Event()
         self._lock = threading.Lock()
+        self._disarmed = False
         self._record = cloud.calls.record
         cloud.calls.record = self._on_call
 
@@ -287,13 +291,23 @@ class Killer:
             self._kill()
 
     def _kill(self):
-        try:
-            pid = self.kill()
-        except ProcessLookupError:
-            return
-        self.killed_pid = pid
-        self.killed_at = time.monotonic()
-        self.fired.set()
+        with self._lock:
+            if self._disarmed:
+                return
+            try:
+                pid = self.kill()
+            except ProcessLookupError:
+                return
+            self.killed_pid = pid
+            self.killed_at = time.monotonic()
+            self.fired.set()
+
+    def disarm(self):
+        """No kill from now on (a delayed one not yet due included):
+        whether it fired."""
+        with self._lock:
+            self._disarmed = True
+            return self.fired.is_set()
 
 
 @dataclasses.dataclass
@@ -418,7 +432,9 @@ def _run_one(sim, point, deployment, fenced_at, log):
         _check(dog, entry, log)
         if watchdog.finished(entry):
             break
-    result.killed = killer.fired.is_set()
+    # A run that ended before its kill point came (or before the kill's
+    # delay ran out) is not killed afterwards, under the next run.
+    result.killed = killer.disarm()
     if result.killed:
         result.pre_kill = round(killer.killed_at - started, 1)
         log.warning("chaos %s: killed PID %s", point.name, killer.killed_pid)
