@@ -11,7 +11,7 @@ STATES = ("active", "error", "stopped")
 class ResetState(base.NovaAction):
     """``active`` and ``error`` are Nova's os-resetState (it accepts only
     those two: its schema's enum, admin_actions.py).  Nova has no way to
-    set ``stopped``; the seed table's reset('stopped') is done the way
+    set ``stopped``; the state table's reset('stopped') is done the way
     Nova itself reaches it: reset to error (which also clears a stuck
     task_state), then os-stop, which Nova accepts from error, and wait
     until the compute reports the server stopped (bounded by ``timeout``

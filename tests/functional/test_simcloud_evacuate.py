@@ -157,7 +157,7 @@ def test_resized_server_is_refused_with_conflict(simcloud):
     assert error.value.message == (
         f"Cannot 'evacuate' instance {server.id} while it is in vm_state "
         "resized")
-    # The seed table's way out: reset to error, then evacuate.
+    # The state table's way out: reset to error, then evacuate.
     nova.servers.reset_state(server, "error")
     nova.servers.evacuate(server)
     server, _ = wait_finished(nova, server.id)

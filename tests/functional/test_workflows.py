@@ -1,7 +1,9 @@
 """The pack's workflows, as real Mistral executions on the embedded server,
-against the simulated cloud over HTTP.  Every row of the seed state table
-is a test: the VM's final host and state, and the exact sequence of Nova
-mutations the recovery sent for it (from the simulator's call log)."""
+against the simulated cloud over HTTP.  The host-down rows listed in
+HOST_DOWN_ROWS and every instance-down row are a test each (which rows
+run here and which are only classified: doc/state-table.rst): the VM's
+final host and state, and the exact sequence of Nova mutations the
+recovery sent for it (from the simulator's call log)."""
 
 import collections
 import json
@@ -68,7 +70,7 @@ HOST_DOWN_ROWS = [
                  ["lock", "os-resetState", "evacuate", "unlock"], "active",
                  id="resized-reset_error-evacuate-active"),
     # Reset to error, and Nova 34 brings a server evacuated from error
-    # back active (at 2.95 too): stopped again, as the seed mail asks.
+    # back active (at 2.95 too): stopped again, as its row says.
     pytest.param("resized", 4,
                  ["lock", "os-resetState", "evacuate", "os-stop", "unlock"],
                  "stopped", id="resized_was_stopped-stop-stopped"),
