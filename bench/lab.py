@@ -18,8 +18,6 @@ import tempfile
 import time
 import uuid
 
-import yaml
-
 from instance_ha import mistral_client
 from instance_ha import server_process
 from instance_ha.simcloud import server as simcloud_server
@@ -73,11 +71,8 @@ def loadavg():
 def write_clouds(path, content):
     """clouds.yaml, replaced atomically (the actions re-read it on every
     call)."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(content, f)
-    os.replace(tmp, path)
+    os.replace(server_process.write_clouds_yaml(path + ".tmp", content),
+               path)
 
 
 def process_status_kib(pid, field):
