@@ -1,5 +1,5 @@
 """Operator commands that start and follow recoveries: evacuate,
-restart-instance, status."""
+restart-instance, process-down, status."""
 
 import json
 import time
@@ -114,6 +114,53 @@ def restart_instance(server, mistral_url, os_cloud, clouds_yaml):
     click.echo(execution.id)
 
 
+PROCESS_DOWN_WORKFLOW = "instance_ha.process_down"
+
+
+@click.command("process-down")
+@click.argument("host")
+@click.option("--reason", metavar="TEXT",
+              help="Nova's disabled reason.  [default: the workflow's, "
+                   "naming its execution]")
+@click.option("--wait", is_flag=True,
+              help="Follow the run until it ends and print its outcome; "
+                   "exit 1 unless it succeeded.")
+@cli_common.mistral_options
+def process_down(host, reason, wait, mistral_url, os_cloud, clouds_yaml):
+    """Disable nova-compute of HOST, whose nova-compute is down for good
+    while the host itself is up: nothing new is scheduled there and its
+    VMs are left alone.
+
+    Starts instance_ha.process_down and prints its execution id.  A bad
+    HOST or reason is refused before Mistral is asked; a HOST that Nova
+    does not know fails the run (shown with --wait).
+    """
+    wf_input = {"host": host, "reason": reason}
+    found = workflow_inputs.problems(PROCESS_DOWN_WORKFLOW, wf_input)
+    if found:
+        raise click.UsageError("; ".join(found))
+    client = cli_common.connect(mistral_url, os_cloud, clouds_yaml)
+    with cli_common.mistral_errors():
+        execution = client.executions.create(
+            PROCESS_DOWN_WORKFLOW, workflow_input=wf_input,
+            description=f"process down on {host} (manual: instance-ha "
+                        "process-down)")
+        click.echo(execution.id)
+        if not wait:
+            return
+        while execution.state not in TERMINAL:
+            time.sleep(0.5)
+            execution = client.executions.get(execution.id)
+    if execution.state != "SUCCESS":
+        raise click.ClickException(
+            f"process-down of {host} ({execution.id}): {execution.state}: "
+            f"{execution.state_info or 'no reason given'}")
+    service = _output_of(execution).get("service") or {}
+    done = "disabled" if service.get("changed") else "already disabled"
+    click.echo(f"process-down of {host}: SUCCESS: nova-compute {done} "
+               f"({service.get('disabled_reason')})")
+
+
 @click.command()
 @click.argument("execution", required=False)
 @click.option("--watch", is_flag=True,
@@ -182,3 +229,10 @@ def _host_of(execution):
     if isinstance(wf_input, str):
         wf_input = json.loads(wf_input or "{}")
     return ((wf_input or {}).get("search_opts") or {}).get("host")
+
+
+def _output_of(execution):
+    output = execution.output
+    if isinstance(output, str):
+        output = json.loads(output or "{}")
+    return output or {}
