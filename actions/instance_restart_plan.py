@@ -17,15 +17,20 @@ class InstanceRestartPlan(base.NovaAction):
     row (its ``before``), for instance_restart_steps, which reads the
     row's steps from the table; ``last_request_id``: the request id of
     the newest of the server's instance actions (null: none), after which
-    instance_restart_steps counts what Nova records as its progress."""
+    instance_restart_steps counts what Nova records as its progress.
+    ``host``: where the crash was seen; ``skip`` when Nova places the
+    server elsewhere (the crashed domain is a leftover of a move)."""
 
-    def __init__(self, server, max_restarts=3, window=3600):
+    def __init__(self, server, max_restarts=3, window=3600, host=None):
         self.server = server
+        self.host = host
         self.max_restarts = max_restarts
         self.window = window
 
     def check(self):
         base.require_text("server", self.server)
+        if self.host is not None:
+            base.require_text("host", self.host)
         base.require_number("max_restarts", self.max_restarts, minimum=1)
         base.require_number("window", self.window)
 
@@ -48,6 +53,10 @@ class InstanceRestartPlan(base.NovaAction):
                 if actions else None,
                 "case": None, "steps": [], "expected_vm_state": None,
                 "plan": "skip"}
+        if self.host is not None and plan["host"] != self.host:
+            return {**plan, "reason": (
+                f"Nova places it on {plan['host']}, not on {self.host} "
+                "where the crash was seen; left alone")}
         try:
             row = state_table.row(state_table.INSTANCE_DOWN, vm_state)
         except KeyError:

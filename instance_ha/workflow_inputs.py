@@ -157,6 +157,7 @@ RULES = {
     },
     "instance_ha.instance_restart": {
         "server": text,
+        "host": optional_text,
         "max_restarts": integer(1, 1000),
         "window": seconds,
     },
