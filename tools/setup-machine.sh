@@ -25,6 +25,13 @@ APT_PACKAGES=(
   # Stock Mistral's distributed topology (tests/chaos/distributed.py).
   mariadb-server rabbitmq-server
 )
+# The instance monitor's tests: a real libvirtd running TCG domains, and
+# libvirt's headers for libvirt-python (extras test and compute).
+case ",$EXTRAS," in
+  *,test,*|*,compute,*)
+    APT_PACKAGES+=(libvirt-daemon-system libvirt-daemon-driver-qemu
+                   libvirt-clients qemu-system-x86 libvirt-dev pkg-config) ;;
+esac
 
 quietly() {
   # quietly WHAT COMMAND...: run COMMAND, its output kept in $LOG and
