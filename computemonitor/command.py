@@ -91,11 +91,12 @@ def instancemonitor(libvirt_uri, state_file, reconcile_every, max_attempts,
     from instance_ha.computemonitor import crashes
     from instance_ha.computemonitor import domains
     from instance_ha.computemonitor import instances
+    from instance_ha.computemonitor import jsonfile
 
     _logging(log_level)
     try:
         record = crashes.Record(state_file)
-    except (crashes.RecordError, OSError) as exc:
+    except (jsonfile.RecordError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     monitor = instances.InstanceMonitor(
         host, record, _reporter(mistral_url, os_cloud, clouds_yaml),
@@ -110,3 +111,45 @@ def instancemonitor(libvirt_uri, state_file, reconcile_every, max_attempts,
                       reconcile_every=reconcile_every)
     finally:
         source.close()
+
+
+@click.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              default="/etc/instance-ha/processmonitor.yaml",
+              show_default=True,
+              help="The process table (computemonitor/processmonitor.yaml "
+                   "is an example).")
+@click.option("--state-file", type=click.Path(dir_okay=False),
+              default=f"{DEFAULT_STATE_DIR}/processmonitor.json",
+              show_default=True, help="The record of the outages reported.")
+@_daemon_options
+def processmonitor(config_file, state_file, host, log_level, mistral_url,
+                   os_cloud, clouds_yaml):
+    """Keep nova-compute (and libvirtd) running on this compute.
+
+    A process of the table that is gone is restarted; one that cannot be
+    (its restart fails, or it needs more than max_restarts restarts within
+    window seconds) starts instance_ha.process_down for this host, once
+    per outage: Nova schedules nothing more here.  Runs until SIGTERM.
+    """
+    from instance_ha.computemonitor import jsonfile
+    from instance_ha.computemonitor import outages
+    from instance_ha.computemonitor import processes
+
+    try:
+        config = processes.load(config_file)
+    except processes.ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _logging(log_level)
+    by_name = {process.name: process for process in config.processes}
+    try:
+        down = outages.ProcessDown(
+            host, state_file, _reporter(mistral_url, os_cloud, clouds_yaml),
+            lambda name: bool(processes.matching_pids(by_name[name].match)))
+    except (jsonfile.RecordError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    stop = _stop_on_signals()
+    logging.getLogger(__name__).info("process monitor of %s: %s, record %s",
+                                     host, config_file, state_file)
+    processes.ProcessMonitor(config, down, running=down.running) \
+        .run_forever(stop)

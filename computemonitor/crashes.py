@@ -10,15 +10,13 @@ away).  The execution id is derived from the host, the VM, the crash
 number and this record's own nonce: a lost or wiped record starts a new
 namespace instead of reusing the ids of finished executions (for which
 Mistral would return the old execution and recover nothing).
-
-One JSON file, written whole to a temporary file and renamed over the old
-one: a crash of the monitor mid-write leaves the old record or the new.
 """
 
-import json
-import os
-import tempfile
 import uuid
+
+from instance_ha.computemonitor import jsonfile
+
+RecordError = jsonfile.RecordError
 
 # Namespace of the execution ids of instance restarts (uuid5).
 EXECUTION_NAMESPACE = uuid.UUID("3a6c1f0e-5b7d-5e2a-8c41-9d0e7b2f6a13")
@@ -27,42 +25,18 @@ EXECUTION_NAMESPACE = uuid.UUID("3a6c1f0e-5b7d-5e2a-8c41-9d0e7b2f6a13")
 class Record:
     def __init__(self, path):
         self.path = path
-        data = self._load()
+        data = jsonfile.load(path, "an instance monitor record")
+        if not isinstance(data.get("domains", {}), dict):
+            raise RecordError(f"{path}: not an instance monitor record; "
+                              "move it away to start a new one")
         self.nonce = data.get("nonce") or str(uuid.uuid4())
         self.domains = data.get("domains", {})
         if not data:
             self.save()
 
-    def _load(self):
-        try:
-            with open(self.path, encoding="utf-8") as stream:
-                data = json.load(stream)
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise RecordError(f"{self.path}: unreadable ({exc}); move it "
-                              "away to start a new record") from exc
-        if not isinstance(data, dict) or not isinstance(
-                data.get("domains", {}), dict):
-            raise RecordError(f"{self.path}: not an instance monitor "
-                              "record; move it away to start a new one")
-        return data
-
     def save(self):
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".crashes.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                json.dump({"nonce": self.nonce, "domains": self.domains},
-                          stream, indent=1, sort_keys=True)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        jsonfile.save(self.path, {"nonce": self.nonce,
+                                  "domains": self.domains})
 
     # -- what the monitor sees ---------------------------------------------
 
@@ -112,7 +86,3 @@ class Record:
         if attempt:
             key += f"#{attempt}"
         return str(uuid.uuid5(EXECUTION_NAMESPACE, key))
-
-
-class RecordError(Exception):
-    """The record file cannot be read."""

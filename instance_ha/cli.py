@@ -134,6 +134,7 @@ main.add_command(hostmonitor_command.hosts)
 main.add_command(hostmonitor_command.hostmonitor)
 from instance_ha.computemonitor import command as compute_command  # noqa: E402,I001
 main.add_command(compute_command.instancemonitor)
+main.add_command(compute_command.processmonitor)
 from instance_ha.agent import command as agent_command  # noqa: E402,I001
 main.add_command(agent_command.install_agent)
 
