@@ -449,6 +449,20 @@ def test_instance_restart_stops_at_a_crash_loop(cloud):
     assert mutations(sim, vm.id) == before
 
 
+def test_instance_restart_leaves_a_vm_nova_places_on_another_host(cloud):
+    """The crash was seen on compute2 (the instance monitor's host), but
+    Nova places the VM on compute1: the domain is a leftover."""
+    sim, vm = one_vm(cloud, vm_state="active")
+    execution, output = run(cloud.client, "instance_ha.instance_restart",
+                            {"server": vm.id, "host": "compute2"})
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["outcome"] == "skipped"
+    assert output["reason"] == ("Nova places it on compute1, not on "
+                                "compute2 where the crash was seen; left "
+                                "alone")
+    assert mutations(sim, vm.id) == []
+
+
 def test_instance_restart_of_unknown_server_is_a_clear_error(cloud):
     cloud(servers=[])
     execution, output = run(cloud.client, "instance_ha.instance_restart",

@@ -256,6 +256,31 @@ def test_instance_restart_steps_read_what_real_nova_records(
         ("ACTIVE", None)
 
 
+def test_instance_restart_from_the_monitor_checks_the_host(
+        nova_cloud, realnova_mistral):
+    """The instance monitor names the host where the crash was seen: a VM
+    that real Nova places elsewhere is left alone, the one it places
+    there is stopped and started."""
+    nova = nova_cloud
+    server_id = nova.create_server("compute2", "active")["id"]
+    since = last_seq(nova)
+    execution, output = realnova_mistral.run(
+        "instance_ha.instance_restart",
+        {"server": server_id, "host": "compute3"})
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["outcome"] == "skipped"
+    assert "not on compute3" in output["reason"]
+    assert mutations(nova, since) == []
+    execution, output = realnova_mistral.run(
+        "instance_ha.instance_restart",
+        {"server": server_id, "host": "compute2"})
+    assert execution.state == "SUCCESS", execution.state_info
+    assert (output["outcome"], output["vm_state"]) == ("restarted",
+                                                       "active")
+    server = nova.server(server_id)
+    assert (host_of(server), server["status"]) == ("compute2", "ACTIVE")
+
+
 def test_process_down_disables_the_service_and_leaves_the_vms(
         nova_cloud, realnova_mistral):
     nova = nova_cloud
