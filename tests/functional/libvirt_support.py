@@ -58,6 +58,15 @@ class Libvirtd:
         self.processes = []
         self.domains = []
 
+    def restart(self):
+        """libvirtd stopped and started again; its domains keep running
+        (libvirtd reconnects to their qemu processes)."""
+        daemon = self.processes.pop()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        self._spawn(*self._libvirtd)
+        wait_for(lambda: self._answers(), what="libvirtd answering again")
+
     def start(self):
         os.makedirs(self.sock_dir, exist_ok=True)
         config = os.path.join(self.workdir, "libvirtd.conf")
@@ -71,15 +80,17 @@ class Libvirtd:
             stream.write('user = "root"\ngroup = "root"\n'
                          'stdio_handler = "file"\n')
         # unshare and sh exec: the PID is libvirtd's own.
-        self._spawn(["unshare", "--mount", "--propagation", "private",
-                     "sh", "-c", f'mount --bind "$1" {QEMU_CONF} && exec '
-                     f'{LIBVIRTD} -f "$2" -p "$3"', "sh", qemu_conf, config,
-                     f"{self.workdir}/libvirtd.pid"], "libvirtd")
+        self._libvirtd = (
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             f'mount --bind "$1" {QEMU_CONF} && exec {LIBVIRTD} -f "$2" '
+             '-p "$3"', "sh", qemu_conf, config,
+             f"{self.workdir}/libvirtd.pid"], "libvirtd")
+        self._spawn(*self._libvirtd)
         wait_for(lambda: self._answers(), what="libvirtd answering")
         return self
 
     def _spawn(self, argv, name):
-        log = open(os.path.join(self.workdir, f"{name}.out"), "wb")
+        log = open(os.path.join(self.workdir, f"{name}.out"), "ab")
         self.processes.append(subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL))

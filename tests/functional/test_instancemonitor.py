@@ -165,6 +165,20 @@ def test_a_crash_while_the_monitor_was_down_is_found_at_its_start(
     assert len(restarts_of(cloud.client, vm.id)) == 1
 
 
+def test_a_crash_after_libvirtd_restarted_is_seen(cloud, libvirtd,
+                                                  monitors):
+    """libvirtd restarts under the monitor: it connects again (and
+    reconciles), and the next crash is one run."""
+    sim, vm, domain = a_vm(cloud, libvirtd)
+    monitor = monitors(url=url_of(cloud))
+    libvirtd.restart()
+    monitor.wait_for_log("connected to libvirt", count=2)
+    libvirtd.kill_qemu(domain)
+    (execution,) = ended(cloud.client, vm.id)
+    assert execution.state == "SUCCESS", execution.state_info
+    assert "STOPPED_FAILED" in execution.description
+
+
 def test_a_domain_nova_did_not_create_is_ignored(cloud, libvirtd, monitors):
     cloud(servers=[])
     domain = libvirtd.define(nova=False)
