@@ -12,8 +12,9 @@ define, which costs about 30 s each time."""
 import os
 import signal
 import subprocess
-import time
 import uuid
+
+from instance_ha.simcloud import testing
 
 NOVA_NAMESPACE = "http://openstack.org/xmlns/libvirt/nova/1.1"
 LIBVIRTD = "/usr/sbin/libvirtd"
@@ -34,14 +35,8 @@ def missing():
 
 
 def wait_for(predicate, timeout=60.0, interval=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(interval)
+    return testing.wait_for(predicate, timeout=timeout, interval=interval,
+                            what=what)
 
 
 class Libvirtd:
@@ -174,52 +169,4 @@ class Libvirtd:
 
     def state(self, name):
         return self.virsh("domstate", "--reason", name).strip()
-
-
-class Monitor:
-    """``instance-ha instancemonitor`` as a child process, by PID; its log
-    in ``log_path``."""
-
-    def __init__(self, command, args, log_path):
-        self.argv = [*command, "instancemonitor", *args]
-        self.log_path = str(log_path)
-        self.process = None
-
-    def start(self):
-        self._offset = self._size()
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.argv, stdout=log,
-                                        stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
-        log.close()
-        self.wait_for_log("connected to libvirt")
-        return self
-
-    def _size(self):
-        return os.path.getsize(self.log_path) \
-            if os.path.exists(self.log_path) else 0
-
-    def log(self, since_start=True):
-        with open(self.log_path, encoding="utf-8", errors="replace") as s:
-            text = s.read()
-        return text[self._offset:] if since_start else text
-
-    def wait_for_log(self, text, timeout=60.0, count=1):
-        def seen():
-            if self.process.poll() is not None:
-                raise AssertionError(f"instancemonitor exited "
-                                     f"{self.process.returncode}:\n"
-                                     f"{self.log()}")
-            return self.log().count(text) >= count
-        wait_for(seen, timeout=timeout, what=f"{text!r} in the monitor's "
-                                              f"log:\n{self.log()}")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 

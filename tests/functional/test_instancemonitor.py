@@ -7,6 +7,7 @@ import copy
 import os
 import uuid
 
+import daemons
 import libvirt_support
 import pytest
 
@@ -43,14 +44,14 @@ def monitors(tmp_path, libvirtd):
     started = []
 
     def start(*args, url, host="compute1"):
-        monitor = libvirt_support.Monitor(
-            server_process.instance_ha_command(),
-            ["--host", host, "--mistral-url", url,
+        monitor = daemons.Daemon(
+            [*server_process.instance_ha_command(), "instancemonitor",
+             "--host", host, "--mistral-url", url,
              "--libvirt-uri", libvirtd.ro_uri,
              "--state-file", str(tmp_path / "instancemonitor.json"),
              "--reconcile-every", "3600", "--retry-after", "1",
              "--log-level", "DEBUG", *args],
-            tmp_path / "instancemonitor.log")
+            tmp_path / "instancemonitor.log", ready="connected to libvirt")
         started.append(monitor)
         return monitor.start()
 

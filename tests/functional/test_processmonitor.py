@@ -4,9 +4,7 @@ stand-in (tests/stand_ins.py) that the tests kill with SIGKILL: down for
 good, it starts instance_ha.process_down once, however often the monitor
 restarts; flapping within its budget, nothing."""
 
-import signal
-import subprocess
-
+import daemons
 import pytest
 from stand_ins import StandIns
 from stand_ins import wait_until
@@ -29,38 +27,6 @@ def stand_ins(tmp_path):
     started.teardown()
 
 
-class Monitor:
-    def __init__(self, argv, log_path):
-        self.argv = argv
-        self.log_path = log_path
-        self.process = None
-
-    def start(self):
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
-        self.wait_for_log("watching")
-        return self
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, text, count=1):
-        wait_until(lambda: self.log().count(text) >= count,
-                   f"{count} x {text!r} in the log:\n{self.log()}",
-                   timeout=60)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture
 def monitors(tmp_path, cloud):
     """start(restart) -> a running processmonitor of compute1 for the
@@ -75,12 +41,12 @@ def monitors(tmp_path, cloud):
             "processes:\n  - name: nova-compute\n"
             f"    match: '{stand_ins.marker}'\n"
             f"    restart: {list(restart)!r}\n")
-        monitor = Monitor(
+        monitor = daemons.Daemon(
             [*server_process.instance_ha_command(), "processmonitor",
              "--config", str(config), "--host", "compute1",
              "--state-file", str(tmp_path / "processmonitor.json"),
              "--mistral-url", cloud.client.workflows.http_client.base_url],
-            tmp_path / "processmonitor.log")
+            tmp_path / "processmonitor.log", ready="watching")
         started.append(monitor)
         return monitor.start()
 

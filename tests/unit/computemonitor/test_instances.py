@@ -111,6 +111,13 @@ def test_the_triggering_events_are_listed_for_the_docs():
                                              "STOPPED_FAILED"]
 
 
+def crash(monitor):
+    """VM seen running, then killed; one pass of the monitor."""
+    monitor.event(VM, "STARTED", "BOOTED")
+    monitor.event(VM, "STOPPED", "FAILED")
+    monitor.step()
+
+
 # -- one crash, one run ---
 
 def test_a_crash_event_starts_one_restart_with_the_host(make, mistral):
@@ -129,9 +136,7 @@ def test_a_crash_event_starts_one_restart_with_the_host(make, mistral):
 def test_a_repeated_event_and_a_reconcile_of_the_same_crash_start_nothing(
         make, mistral):
     monitor = make()
-    monitor.event(VM, "STARTED", "BOOTED")
-    monitor.event(VM, "STOPPED", "FAILED")
-    monitor.step()
+    crash(monitor)
     monitor.event(VM, "STOPPED", "FAILED")
     monitor.reconcile([(VM, "SHUTOFF", "CRASHED")])
     monitor.step()
@@ -162,14 +167,10 @@ def test_a_domain_without_nova_metadata_is_logged_and_ignored(
 
 def test_a_second_crash_after_a_restart_is_a_second_run(make, mistral):
     monitor = make()
-    monitor.event(VM, "STARTED", "BOOTED")
-    monitor.event(VM, "STOPPED", "FAILED")
-    monitor.step()
+    crash(monitor)
     mistral.end(outcome="restarted", vm_state="active")
     monitor.step()
-    monitor.event(VM, "STARTED", "BOOTED")
-    monitor.event(VM, "STOPPED", "FAILED")
-    monitor.step()
+    crash(monitor)
     ids = [s[0] for s in mistral.started]
     assert len(ids) == 2 and len(set(ids)) == 2
 
@@ -179,9 +180,7 @@ def test_a_restart_and_a_second_crash_while_the_monitor_was_away(
     """Seen crashed, then crashed again: a second crash only when the first
     run brought the VM back to active."""
     monitor = make()
-    monitor.event(VM, "STARTED", "BOOTED")
-    monitor.event(VM, "STOPPED", "FAILED")
-    monitor.step()
+    crash(monitor)
     mistral.end(outcome="restarted", vm_state="active")
     monitor.step()
     again = make()
@@ -192,9 +191,7 @@ def test_a_restart_and_a_second_crash_while_the_monitor_was_away(
 
 def test_a_vm_left_stopped_by_its_run_is_not_restarted_again(make, mistral):
     monitor = make()
-    monitor.event(VM, "STARTED", "BOOTED")
-    monitor.event(VM, "STOPPED", "FAILED")
-    monitor.step()
+    crash(monitor)
     mistral.end(outcome="restarted", vm_state="stopped")
     monitor.step()
     for _ in range(3):
@@ -236,9 +233,7 @@ def test_mistral_unreachable_keeps_the_crash_until_it_answers(make, mistral):
 def test_a_failed_run_is_attempted_again_while_the_vm_is_crashed(
         make, mistral):
     monitor = make(max_attempts=3, retry_after=30)
-    monitor.event(VM, "STARTED", "BOOTED")
-    monitor.event(VM, "STOPPED", "FAILED")
-    monitor.step()
+    crash(monitor)
     mistral.end("ERROR", outcome="failed")
     monitor.step()
     monitor.step()
@@ -260,9 +255,7 @@ def test_a_failed_run_is_attempted_again_while_the_vm_is_crashed(
 
 def test_a_crash_loop_skip_is_not_attempted_again(make, mistral):
     monitor = make(retry_after=0)
-    monitor.event(VM, "STARTED", "BOOTED")
-    monitor.event(VM, "STOPPED", "FAILED")
-    monitor.step()
+    crash(monitor)
     mistral.end("ERROR", outcome="skipped")
     for _ in range(3):
         monitor.step()
