@@ -19,6 +19,7 @@ from instance_ha.simcloud import testing
 NOVA_NAMESPACE = "http://openstack.org/xmlns/libvirt/nova/1.1"
 LIBVIRTD = "/usr/sbin/libvirtd"
 QEMU_CONF = "/etc/libvirt/qemu.conf"
+AUTOSTART_NETWORKS = "/etc/libvirt/qemu/networks/autostart"
 QEMU = "/usr/bin/qemu-system-x86_64"
 QEMU_RUN_DIR = "/run/libvirt/qemu"
 
@@ -74,12 +75,18 @@ class Libvirtd:
         with open(qemu_conf, "w", encoding="utf-8") as stream:
             stream.write('user = "root"\ngroup = "root"\n'
                          'stdio_handler = "file"\n')
+        # No network of libvirt's is started (the domains have no NIC):
+        # its autostart directory is an empty one in the namespace.
+        no_networks = os.path.join(self.workdir, "no-networks")
+        os.makedirs(no_networks, exist_ok=True)
         # unshare and sh exec: the PID is libvirtd's own.
         self._libvirtd = (
             ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-             f'mount --bind "$1" {QEMU_CONF} && exec {LIBVIRTD} -f "$2" '
-             '-p "$3"', "sh", qemu_conf, config,
-             f"{self.workdir}/libvirtd.pid"], "libvirtd")
+             f'mount --bind "$1" {QEMU_CONF} && '
+             f'{{ [ ! -d {AUTOSTART_NETWORKS} ] || '
+             f'mount --bind "$4" {AUTOSTART_NETWORKS}; }} && '
+             f'exec {LIBVIRTD} -f "$2" -p "$3"', "sh", qemu_conf, config,
+             f"{self.workdir}/libvirtd.pid", no_networks], "libvirtd")
         self._spawn(*self._libvirtd)
         wait_for(lambda: self._answers(), what="libvirtd answering")
         return self
