@@ -12,6 +12,9 @@ MAX_SECONDS = 86400
 # An override's reason goes into Nova's disabled reason (255 characters
 # in all) after the recovery's own words.
 MAX_OVERRIDE_REASON = 120
+# host_return: how long to wait for one heartbeat of a forced-down
+# nova-compute (Nova's report_interval: 10 s by default).
+MAX_HEARTBEAT_WAIT = 600
 
 
 def _text(value):
@@ -37,6 +40,12 @@ def optional_text(value):
 def true_false_or_null(value):
     if not (value is None or isinstance(value, bool)):
         return "must be true, false or null"
+    return None
+
+
+def true_or_false(value):
+    if not isinstance(value, bool):
+        return "must be true or false"
     return None
 
 
@@ -76,6 +85,14 @@ def seconds_or_zero(value):
     if not _number(value) or not 0 <= value <= MAX_SECONDS:
         return f"must be a number of seconds from 0 to {MAX_SECONDS}"
     return None
+
+
+def seconds_from(low, high):
+    def check(value):
+        if not _number(value) or not low <= value <= high:
+            return f"must be a number of seconds from {low} to {high}"
+        return None
+    return check
 
 
 def host_search(value):
@@ -164,6 +181,12 @@ RULES = {
     "instance_ha.process_down": {
         "host": text,
         "reason": optional_text,
+    },
+    "instance_ha.host_return": {
+        "host": text,
+        "node": optional_text,
+        "leave_disabled": true_or_false,
+        "heartbeat_wait": seconds_from(1, MAX_HEARTBEAT_WAIT),
     },
 }
 
