@@ -128,6 +128,7 @@ from instance_ha import recovery_commands  # noqa: E402,I001
 main.add_command(recovery_commands.evacuate)
 main.add_command(recovery_commands.restart_instance)
 main.add_command(recovery_commands.process_down)
+main.add_command(recovery_commands.host_return)
 main.add_command(recovery_commands.status)
 from instance_ha.hostmonitor import command as hostmonitor_command  # noqa: E402,I001
 main.add_command(hostmonitor_command.hosts)

@@ -1,5 +1,5 @@
 """Operator commands that start and follow recoveries: evacuate,
-restart-instance, process-down, status."""
+restart-instance, process-down, host-return, status."""
 
 import json
 import time
@@ -159,6 +159,72 @@ def process_down(host, reason, wait, mistral_url, os_cloud, clouds_yaml):
     done = "disabled" if service.get("changed") else "already disabled"
     click.echo(f"process-down of {host}: SUCCESS: nova-compute {done} "
                f"({service.get('disabled_reason')})")
+
+
+HOST_RETURN_WORKFLOW = "instance_ha.host_return"
+
+
+@click.command("host-return")
+@click.argument("host")
+@click.option("--pacemaker-node", metavar="NODE",
+              help="HOST's name in Pacemaker, where it differs from Nova's. "
+                   " [default: HOST]")
+@click.option("--leave-disabled", is_flag=True,
+              help="Only unset forced_down: nova-compute stays disabled, "
+                   "with its reason, until you enable it.")
+@click.option("--wait", is_flag=True,
+              help="Follow the run until it ends and print its outcome; "
+                   "exit 1 unless it succeeded.")
+@cli_common.mistral_options
+def host_return(host, pacemaker_node, leave_disabled, wait, mistral_url,
+                os_cloud, clouds_yaml):
+    """Return HOST to service after its evacuation and repair: unset
+    forced_down on its nova-compute and enable it.
+
+    Starts instance_ha.host_return and prints its execution id.  The run
+    changes nothing unless Pacemaker (read where Mistral runs its
+    actions) shows HOST online, its nova-compute runs again (a heartbeat
+    while forced down) and no evacuation from HOST is under way or waits
+    for that restart; otherwise it ends in ERROR saying which (shown with
+    --wait).  A bad HOST or NODE is refused before Mistral is asked.
+    """
+    wf_input = {"host": host, "node": pacemaker_node,
+                "leave_disabled": leave_disabled}
+    found = workflow_inputs.problems(HOST_RETURN_WORKFLOW, wf_input)
+    if found:
+        raise click.UsageError("; ".join(found))
+    client = cli_common.connect(mistral_url, os_cloud, clouds_yaml)
+    with cli_common.mistral_errors():
+        execution = client.executions.create(
+            HOST_RETURN_WORKFLOW, workflow_input=wf_input,
+            description=f"return {host} to service (manual: instance-ha "
+                        "host-return)")
+        click.echo(execution.id)
+        if not wait:
+            return
+        while execution.state not in TERMINAL:
+            time.sleep(0.5)
+            execution = client.executions.get(execution.id)
+    if execution.state != "SUCCESS":
+        raise click.ClickException(
+            f"host-return of {host} ({execution.id}): {execution.state}: "
+            f"{execution.state_info or 'no reason given'}")
+    click.echo(f"host-return of {host}: SUCCESS: "
+               f"{_returned(_output_of(execution))}")
+
+
+def _returned(output):
+    """What host_return changed, in a few words."""
+    changed = output.get("changed") or {}
+    service = output.get("service") or {}
+    done = []
+    if changed.get("forced_down_unset"):
+        done.append("forced_down unset")
+    if changed.get("enabled"):
+        done.append("enabled")
+    if service.get("disabled"):
+        done.append(f"left disabled ({service.get('disabled_reason')})")
+    return ", ".join(done) or "nothing to change"
 
 
 @click.command()
