@@ -13,6 +13,10 @@ DEFAULT_POLICY = {"evacuate": "all", "metadata_key": "HA_Enabled",
                   "flavor_extra_spec": None, "image_property": None,
                   "error_servers": "skip"}
 TRUE_WORDS = {"1", "t", "true", "on", "y", "yes"}
+# A VM's recovery priority (an integer, higher first; 0 without one): the
+# server's metadata, else its flavor's extra spec, else its image's
+# property, each under this name.
+PRIORITY_KEY = "instance_ha:priority"
 FAILED_MIGRATIONS = ("error", "failed")
 
 
@@ -77,8 +81,8 @@ class HostServers(base.NovaAction):
         failed = _failed_evacuations(nova, client, host, service, servers)
         entries = [self._entry(s, host, tags, policy, s["id"] in failed)
                    for s in servers]
-        entries.sort(key=lambda e: (not e["tagged"], e["name"] or "",
-                                    e["id"]))
+        entries.sort(key=lambda e: (-e["priority"], not e["tagged"],
+                                    e["name"] or "", e["id"]))
         return {"host": host, "count": len(entries), "servers": entries}
 
     def _list(self, nova, client):
@@ -104,6 +108,7 @@ class HostServers(base.NovaAction):
             policy["error_servers"], _our_lock(server),
             failed_evacuation)
         tagged, why = tags.of(server)
+        priority, priority_note = tags.priority(server)
         if row.plan == "evacuate" and policy["evacuate"] == "tagged" \
                 and not tagged:
             row = None
@@ -119,6 +124,7 @@ class HostServers(base.NovaAction):
             "locked": server.get("locked"),
             "locked_reason": server.get("locked_reason"),
             "tagged": tagged,
+            "priority": priority,
             "plan": row.plan if row else "skip",
             "steps": list(row.steps) if row else [],
             "expected_vm_state": row.after if row else None,
@@ -126,7 +132,8 @@ class HostServers(base.NovaAction):
                 row, vm_state) if row else None,
             "lock_reason": state_table.lock_reason(host, row.before)
             if row and row.plan == "evacuate" else None,
-            "reason": reason + (f"; tagged by {why}" if tagged else ""),
+            "reason": reason + (f"; tagged by {why}" if tagged else "")
+            + (f"; {priority_note}" if priority_note else ""),
         }
 
 
@@ -213,6 +220,24 @@ class _Tags:
             return True, f"image property {prop}"
         return False, None
 
+    def priority(self, server):
+        """(priority, note): the first of metadata, flavor extra spec and
+        image property that names one; a value that is not an integer
+        counts as 0, and the note says so."""
+        sources = (("metadata", lambda: server.get("metadata") or {}),
+                   ("flavor extra spec", lambda: self._extra_specs(server)),
+                   ("image property", lambda: self._priority_image(server)))
+        for where, read in sources:
+            value = read().get(PRIORITY_KEY)
+            if value is None:
+                continue
+            try:
+                return int(str(value).strip()), None
+            except ValueError:
+                return 0, (f"{where} {PRIORITY_KEY}={value!r} is not an "
+                           "integer: priority 0")
+        return 0, None
+
     def _extra_specs(self, server):
         flavor = server.get("flavor") or {}
         if "extra_specs" in flavor:
@@ -223,6 +248,19 @@ class _Tags:
                                   self._client)
             self._flavors[flavor_id] = body.get("extra_specs") or {}
         return self._flavors[flavor_id]
+
+    def _priority_image(self, server):
+        """The image's properties where the catalog has an image service
+        that answers; else none (a priority is never worth failing a
+        recovery for)."""
+        if not self._nova.cloud.endpoint("image"):
+            return {}
+        try:
+            return self._image_properties(server)
+        except nova_client.NovaError as exc:
+            base.LOG.warning("no image priority for %s: %s", server["id"],
+                             exc)
+            return {}
 
     def _image_properties(self, server):
         image = server.get("image") or {}

@@ -253,6 +253,7 @@ class RecoverServers(base.NovaAction):
 
     def _untouched(self, entry, reason):
         return {"id": entry["id"], "name": entry.get("name"),
+                "priority": entry.get("priority", 0),
                 "outcome": "failed", "host": self.source_host,
                 "vm_state": entry.get("vm_state"), "reason": reason,
                 "left_locked": bool(entry.get("locked"))}
@@ -321,6 +322,7 @@ class ServerRecovery:
 
     def run(self):
         record = {"id": self.id, "name": self.entry.get("name"),
+                  "priority": self.entry.get("priority", 0),
                   "outcome": "failed", "host": self.source,
                   "vm_state": self.entry.get("vm_state"), "reason": None,
                   "left_locked": False}

@@ -278,6 +278,36 @@ def test_tagged_only_policy_skips_untagged_vms(cloud):
     assert outcomes == {"ha": "moved", "plain": "skipped"}
 
 
+def test_evacuations_start_in_priority_order(cloud):
+    """instance_ha:priority, higher first: the server's metadata, else its
+    flavor's extra spec; one at a time (concurrency 1), Nova's call log
+    has the evacuations in that order, and the report shows each VM's
+    priority."""
+    priority = "instance_ha:priority"
+    sim = cloud(servers=[
+        {"name": "low", "metadata": {priority: "1"}},
+        {"name": "none"},
+        {"name": "top", "metadata": {priority: "50"}},
+        {"name": "big", "flavor": "m1.xlarge"},
+        {"name": "odd", "metadata": {priority: "high"}},
+    ])
+    cloud.sim = sim
+    (xlarge,) = [f for f in sim.cloud.flavors.values()
+                 if f.name == "m1.xlarge"]
+    xlarge.extra_specs[priority] = "7"
+    execution, output = evacuate_host(cloud, concurrency=1)
+    assert execution.state == "SUCCESS", execution.state_info
+    names = {vm.id: vm.name for vm in sim.cloud.servers_on("compute2")
+             + sim.cloud.servers_on("compute3")}
+    order = [names[c.server_id] for c in sim.cloud.calls.calls(
+        operation="evacuate", status=200)]
+    assert order[:3] == ["top", "big", "low"]
+    assert sorted(order[3:]) == ["none", "odd"]
+    priorities = {r["name"]: r["priority"] for r in output["servers"]}
+    assert priorities == {"top": 50, "big": 7, "low": 1, "none": 0,
+                          "odd": 0}
+
+
 def test_empty_host_succeeds_with_zero_vms(cloud):
     cloud.sim = cloud(servers=[])
     execution, output = evacuate_host(cloud)
