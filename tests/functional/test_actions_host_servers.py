@@ -308,3 +308,29 @@ def test_ha_lock_reason_names_the_case(make_cloud):
     assert servers["d-resized-off"]["lock_reason"] == \
         "instance-ha evacuation from compute1; case resized_was_stopped"
     assert servers["e-error"]["lock_reason"] is None
+
+
+def test_priority_from_metadata_then_flavor_then_image(make_cloud):
+    """instance_ha:priority: the server's metadata first, then its
+    flavor's extra spec, then its image's property; higher first, 0
+    without one or for a value that is not an integer."""
+    key = "instance_ha:priority"
+    config = topology({"compute1": [
+        {"name": "meta", "metadata": {key: "3"}, "flavor": "ha.small"},
+        {"name": "flavor", "flavor": "ha.small"},
+        {"name": "image", "image": "ha-image"},
+        {"name": "plain"},
+        {"name": "bad", "metadata": {key: "soon"}},
+    ]})
+    config["flavors"].append({"name": "ha.small", "id": "2",
+                              "extra_specs": {key: "20"}})
+    config["images"].append({"name": "ha-image",
+                             "properties": {key: "10"}})
+    make_cloud(config)
+    result = run(HostServers({"host": "compute1"}))
+    assert [(s["name"], s["priority"]) for s in result["servers"]] == [
+        ("flavor", 20), ("image", 10), ("meta", 3), ("bad", 0),
+        ("plain", 0)]
+    bad = by_name(result)["bad"]
+    assert "metadata instance_ha:priority='soon' is not an integer: " \
+        "priority 0" in bad["reason"]
