@@ -1,7 +1,12 @@
 """Fixtures shared by every test tier."""
 
+import os
+
+import daemons
+import libvirt_support
 import pytest
 
+from instance_ha import server_process
 from instance_ha.simcloud import testing
 
 
@@ -49,3 +54,45 @@ def simcloud_process_factory():
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def libvirtd(tmp_path_factory):
+    """A real libvirtd (tests/libvirt_support.py) for the session, stopped
+    by its PID at the end; LIBVIRT_SKIP_MISSING=1 skips where none can
+    run (not root, packages missing)."""
+    why = libvirt_support.missing()
+    if why:
+        if os.environ.get("LIBVIRT_SKIP_MISSING") == "1":
+            pytest.skip(why)
+        pytest.fail(f"{why} (LIBVIRT_SKIP_MISSING=1 skips these tests)")
+    daemon = libvirt_support.Libvirtd(tmp_path_factory.mktemp("libvirt"))
+    try:
+        yield daemon.start()
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def instance_monitors(tmp_path, libvirtd):
+    """start(*args, url=..., host=...) -> a running instancemonitor on the
+    test's record file; every one is stopped by its PID at teardown, then
+    the test's domains are removed."""
+    started = []
+
+    def start(*args, url, host="compute1"):
+        monitor = daemons.Daemon(
+            [*server_process.instance_ha_command(), "instancemonitor",
+             "--host", host, "--mistral-url", url,
+             "--libvirt-uri", libvirtd.ro_uri,
+             "--state-file", str(tmp_path / "instancemonitor.json"),
+             "--reconcile-every", "3600", "--retry-after", "1",
+             "--log-level", "DEBUG", *args],
+            tmp_path / "instancemonitor.log", ready="connected to libvirt")
+        started.append(monitor)
+        return monitor.start()
+
+    yield start
+    for monitor in started:
+        monitor.stop()
+    libvirtd.remove_domains()

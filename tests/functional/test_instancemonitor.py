@@ -4,10 +4,8 @@ simulated cloud: a VM whose qemu process is killed with ``kill -9`` gets
 one run of instance_ha.instance_restart, whatever else happens."""
 
 import copy
-import os
 import uuid
 
-import daemons
 import libvirt_support
 import pytest
 
@@ -20,45 +18,6 @@ WORKFLOW = "instance_ha.instance_restart"
 @pytest.fixture
 def cloud(mistral_cloud):
     return mistral_cloud
-
-
-@pytest.fixture(scope="module")
-def libvirtd(tmp_path_factory):
-    why = libvirt_support.missing()
-    if why:
-        if os.environ.get("LIBVIRT_SKIP_MISSING") == "1":
-            pytest.skip(why)
-        pytest.fail(f"{why} (LIBVIRT_SKIP_MISSING=1 skips these tests)")
-    daemon = libvirt_support.Libvirtd(tmp_path_factory.mktemp("libvirt"))
-    try:
-        yield daemon.start()
-    finally:
-        daemon.stop()
-
-
-@pytest.fixture
-def monitors(tmp_path, libvirtd):
-    """start(*args, url=..., host=...) -> a running instancemonitor on the
-    test's record file; every one is stopped by its PID at teardown, then
-    the test's domains are removed."""
-    started = []
-
-    def start(*args, url, host="compute1"):
-        monitor = daemons.Daemon(
-            [*server_process.instance_ha_command(), "instancemonitor",
-             "--host", host, "--mistral-url", url,
-             "--libvirt-uri", libvirtd.ro_uri,
-             "--state-file", str(tmp_path / "instancemonitor.json"),
-             "--reconcile-every", "3600", "--retry-after", "1",
-             "--log-level", "DEBUG", *args],
-            tmp_path / "instancemonitor.log", ready="connected to libvirt")
-        started.append(monitor)
-        return monitor.start()
-
-    yield start
-    for monitor in started:
-        monitor.stop()
-    libvirtd.remove_domains()
 
 
 def url_of(cloud):
@@ -96,9 +55,9 @@ def nova_mutations(sim, server_id):
             if c.operation in kinds and c.status and c.status < 300]
 
 
-def test_a_killed_vm_is_restarted_once(cloud, libvirtd, monitors):
+def test_a_killed_vm_is_restarted_once(cloud, libvirtd, instance_monitors):
     sim, vm, domain = a_vm(cloud, libvirtd)
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     libvirtd.kill_qemu(domain)
     (execution,) = ended(cloud.client, vm.id)
     assert execution.state == "SUCCESS", execution.state_info
@@ -115,14 +74,14 @@ def test_a_killed_vm_is_restarted_once(cloud, libvirtd, monitors):
     monitor.wait_for_log("STARTED_BOOTED")
     # A restart of the monitor reconciles and finds nothing new.
     monitor.stop()
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     monitor.wait_for_log("reconciled")
     assert [e.id for e in restarts_of(cloud.client, vm.id)] == [execution.id]
 
 
-def test_a_second_crash_is_a_second_run(cloud, libvirtd, monitors):
+def test_a_second_crash_is_a_second_run(cloud, libvirtd, instance_monitors):
     sim, vm, domain = a_vm(cloud, libvirtd)
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     libvirtd.kill_qemu(domain)
     (first,) = ended(cloud.client, vm.id)
     monitor.wait_for_log(f"{first.id} ended SUCCESS")
@@ -134,11 +93,11 @@ def test_a_second_crash_is_a_second_run(cloud, libvirtd, monitors):
     assert all(e.state == "SUCCESS" for e in runs)
 
 
-def test_nova_s_own_stop_starts_nothing(cloud, libvirtd, monitors):
+def test_nova_s_own_stop_starts_nothing(cloud, libvirtd, instance_monitors):
     """Nova's stop: a graceful shutdown (which a guest that boots nothing
     ignores), then destroy."""
     sim, vm, domain = a_vm(cloud, libvirtd)
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     libvirtd.virsh("shutdown", domain)
     libvirtd.virsh("destroy", domain)
     monitor.wait_for_log("STOPPED_DESTROYED")
@@ -148,30 +107,30 @@ def test_nova_s_own_stop_starts_nothing(cloud, libvirtd, monitors):
 
 
 def test_a_crash_while_the_monitor_was_down_is_found_at_its_start(
-        cloud, libvirtd, monitors):
+        cloud, libvirtd, instance_monitors):
     sim, vm, domain = a_vm(cloud, libvirtd)
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     monitor.wait_for_log("reconciled")
     monitor.stop()
     libvirtd.kill_qemu(domain)
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     (execution,) = ended(cloud.client, vm.id)
     assert execution.state == "SUCCESS", execution.state_info
     assert "SHUTOFF (CRASHED)" in execution.description
     monitor.wait_for_log(f"{execution.id} ended SUCCESS")
     # Still shut off (nothing started it): the same crash, not a new one.
     monitor.stop()
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     monitor.wait_for_log("reconciled")
     assert len(restarts_of(cloud.client, vm.id)) == 1
 
 
-def test_a_crash_after_libvirtd_restarted_is_seen(cloud, libvirtd,
-                                                  monitors):
+def test_a_crash_after_libvirtd_restarted_is_seen(
+        cloud, libvirtd, instance_monitors):
     """libvirtd restarts under the monitor: it connects again (and
     reconciles), and the next crash is one run."""
     sim, vm, domain = a_vm(cloud, libvirtd)
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     libvirtd.restart()
     monitor.wait_for_log("connected to libvirt", count=2)
     libvirtd.kill_qemu(domain)
@@ -180,11 +139,12 @@ def test_a_crash_after_libvirtd_restarted_is_seen(cloud, libvirtd,
     assert "STOPPED_FAILED" in execution.description
 
 
-def test_a_domain_nova_did_not_create_is_ignored(cloud, libvirtd, monitors):
+def test_a_domain_nova_did_not_create_is_ignored(cloud, libvirtd,
+                                                 instance_monitors):
     cloud(servers=[])
     domain = libvirtd.define(nova=False)
     libvirtd.start_domain(domain)
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     monitor.wait_for_log("has no Nova instance metadata")
     libvirtd.kill_qemu(domain)
     monitor.wait_for_log("event STOPPED_FAILED ignored")
@@ -193,11 +153,11 @@ def test_a_domain_nova_did_not_create_is_ignored(cloud, libvirtd, monitors):
 
 
 def test_a_crash_is_kept_while_mistral_is_unreachable(
-        cloud, libvirtd, monitors, tmp_path):
+        cloud, libvirtd, instance_monitors, tmp_path):
     sim, vm, domain = a_vm(cloud, libvirtd)
     port = server_process.free_port()
     later = f"http://127.0.0.1:{port}/v2"
-    monitor = monitors(url=later)
+    monitor = instance_monitors(url=later)
     libvirtd.kill_qemu(domain)
     monitor.wait_for_log("asking again later")
     server = server_process.ServerProcess(
@@ -216,7 +176,8 @@ def test_a_crash_is_kept_while_mistral_is_unreachable(
         server.kill()
 
 
-def test_a_run_that_fails_is_attempted_again(cloud, libvirtd, monitors):
+def test_a_run_that_fails_is_attempted_again(cloud, libvirtd,
+                                             instance_monitors):
     """Nova refuses the first run's credentials (a wrong password in the
     executor's clouds.yaml); corrected, the next attempt restarts the
     VM."""
@@ -226,7 +187,7 @@ def test_a_run_that_fails_is_attempted_again(cloud, libvirtd, monitors):
     for entry in bad["clouds"].values():
         entry["auth"]["password"] = "wrong"
     server_process.write_clouds_yaml(cloud.clouds, bad)
-    monitor = monitors(url=url_of(cloud))
+    monitor = instance_monitors(url=url_of(cloud))
     libvirtd.kill_qemu(domain)
     (first,) = ended(cloud.client, vm.id)
     assert first.state == "ERROR"
