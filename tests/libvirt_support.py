@@ -102,15 +102,26 @@ class Libvirtd:
         for process in self.processes:
             if process.poll() is not None:
                 raise AssertionError(
-                    f"{process.args[0]} exited {process.returncode}: "
+                    f"libvirtd exited {process.returncode}:\n"
                     f"{self.log_tail()}")
         return subprocess.run(["virsh", "-c", self.uri, "version"],
                               capture_output=True).returncode == 0
 
     def log_tail(self):
-        path = os.path.join(self.workdir, "libvirtd.out")
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            return stream.read()[-2000:]
+        """libvirtd's output and the errors of its log; one libvirtd per
+        machine holds /run/libvirt, so a second one says so there."""
+        text = ""
+        for name in ("libvirtd.out", "libvirtd.log"):
+            path = os.path.join(self.workdir, name)
+            if os.path.exists(path):
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    text += "".join(line for line in f
+                                    if name.endswith(".out")
+                                    or " error : " in line)
+        if "Failed to acquire pid file" in text:
+            text += ("another libvirtd runs on this machine (it holds "
+                     "/run/libvirt): stop it, the tests start their own\n")
+        return text[-2000:]
 
     def remove_domains(self):
         for name in self.domains:
