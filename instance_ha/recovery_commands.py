@@ -135,26 +135,13 @@ def process_down(host, reason, wait, mistral_url, os_cloud, clouds_yaml):
     HOST or reason is refused before Mistral is asked; a HOST that Nova
     does not know fails the run (shown with --wait).
     """
-    wf_input = {"host": host, "reason": reason}
-    found = workflow_inputs.problems(PROCESS_DOWN_WORKFLOW, wf_input)
-    if found:
-        raise click.UsageError("; ".join(found))
-    client = cli_common.connect(mistral_url, os_cloud, clouds_yaml)
-    with cli_common.mistral_errors():
-        execution = client.executions.create(
-            PROCESS_DOWN_WORKFLOW, workflow_input=wf_input,
-            description=f"process down on {host} (manual: instance-ha "
-                        "process-down)")
-        click.echo(execution.id)
-        if not wait:
-            return
-        while execution.state not in TERMINAL:
-            time.sleep(0.5)
-            execution = client.executions.get(execution.id)
-    if execution.state != "SUCCESS":
-        raise click.ClickException(
-            f"process-down of {host} ({execution.id}): {execution.state}: "
-            f"{execution.state_info or 'no reason given'}")
+    execution = _start_host_workflow(
+        "process-down", PROCESS_DOWN_WORKFLOW, host,
+        {"host": host, "reason": reason},
+        f"process down on {host} (manual: instance-ha process-down)",
+        wait, (mistral_url, os_cloud, clouds_yaml))
+    if execution is None:
+        return
     service = _output_of(execution).get("service") or {}
     done = "disabled" if service.get("changed") else "already disabled"
     click.echo(f"process-down of {host}: SUCCESS: nova-compute {done} "
@@ -188,29 +175,42 @@ def host_return(host, pacemaker_node, leave_disabled, wait, mistral_url,
     for that restart; otherwise it ends in ERROR saying which (shown with
     --wait).  A bad HOST or NODE is refused before Mistral is asked.
     """
-    wf_input = {"host": host, "node": pacemaker_node,
-                "leave_disabled": leave_disabled}
-    found = workflow_inputs.problems(HOST_RETURN_WORKFLOW, wf_input)
+    execution = _start_host_workflow(
+        "host-return", HOST_RETURN_WORKFLOW, host,
+        {"host": host, "node": pacemaker_node,
+         "leave_disabled": leave_disabled},
+        f"return {host} to service (manual: instance-ha host-return)",
+        wait, (mistral_url, os_cloud, clouds_yaml))
+    if execution is None:
+        return
+    click.echo(f"host-return of {host}: SUCCESS: "
+               f"{_returned(_output_of(execution))}")
+
+
+def _start_host_workflow(command, workflow, host, wf_input, description,
+                         wait, mistral):
+    """Check ``wf_input``, start ``workflow`` and print its id; with
+    ``wait``, the ended execution (ClickException unless SUCCESS), else
+    None.  ``mistral``: the --mistral-url, --os-cloud and --clouds-yaml
+    values."""
+    found = workflow_inputs.problems(workflow, wf_input)
     if found:
         raise click.UsageError("; ".join(found))
-    client = cli_common.connect(mistral_url, os_cloud, clouds_yaml)
+    client = cli_common.connect(*mistral)
     with cli_common.mistral_errors():
         execution = client.executions.create(
-            HOST_RETURN_WORKFLOW, workflow_input=wf_input,
-            description=f"return {host} to service (manual: instance-ha "
-                        "host-return)")
+            workflow, workflow_input=wf_input, description=description)
         click.echo(execution.id)
         if not wait:
-            return
+            return None
         while execution.state not in TERMINAL:
             time.sleep(0.5)
             execution = client.executions.get(execution.id)
     if execution.state != "SUCCESS":
         raise click.ClickException(
-            f"host-return of {host} ({execution.id}): {execution.state}: "
+            f"{command} of {host} ({execution.id}): {execution.state}: "
             f"{execution.state_info or 'no reason given'}")
-    click.echo(f"host-return of {host}: SUCCESS: "
-               f"{_returned(_output_of(execution))}")
+    return execution
 
 
 def _returned(output):
