@@ -185,18 +185,22 @@ class InstanceMonitor:
 
 
 def run(monitor, source, stop, reconcile_every=60.0, pass_every=2.0,
-        reconnect_after=5.0, clock=time.monotonic):
+        reconnect_after=5.0, settle=10.0, clock=time.monotonic):
     """Watch ``source`` (domains.LibvirtDomains) for ``monitor`` until
-    ``stop`` (a threading.Event) is set.  Reconciles at each (re)connect
-    and every ``reconcile_every`` seconds; starts and follows runs every
-    ``pass_every`` seconds, also while libvirt is unreachable."""
+    ``stop`` (a threading.Event) is set.  Reconciles at each (re)connect,
+    again ``settle`` seconds later (a libvirtd that has just started is
+    still reconnecting to its running domains: a qemu that dies meanwhile
+    may never be an event), then every ``reconcile_every`` seconds; starts
+    and follows runs every ``pass_every`` seconds, also while libvirt is
+    unreachable."""
     next_reconcile = 0.0
+    settling = False
     while not stop.is_set():
         if not source.connected:
             source.close()
             try:
                 source.connect()
-                next_reconcile = 0.0
+                next_reconcile, settling = 0.0, True
             except Exception as exc:  # libvirt.libvirtError, not importable
                 LOG.warning("cannot connect to libvirt at %s: %s; again "
                             "in %.0f s", source.uri, exc, reconnect_after)
@@ -210,7 +214,9 @@ def run(monitor, source, stop, reconcile_every=60.0, pass_every=2.0,
                 LOG.exception("reading libvirt's domains failed")
                 source.close()
                 continue
-            next_reconcile = clock() + reconcile_every
+            next_reconcile = clock() + (min(settle, reconcile_every)
+                                        if settling else reconcile_every)
+            settling = False
         _drain(monitor, source, pass_every)
         _pass(monitor)
 

@@ -20,9 +20,16 @@ def actions_of(nova, server_id):
     return [a["action"] for a in body["instanceActions"]]
 
 
-def restarts_of(client, server_id):
-    return [e for e in client.executions.list(workflow_name=WORKFLOW)
-            if server_id in (e.description or "")]
+def restart_of(client, server_id):
+    """The one run of instance_restart for the server, once ended
+    successfully: (execution, decoded output)."""
+    (execution,) = libvirt_support.wait_for(
+        lambda: [e for e in client.executions.list(workflow_name=WORKFLOW)
+                 if server_id in (e.description or "")
+                 and e.state in ("SUCCESS", "ERROR")],
+        timeout=180, what="the restart's end")
+    assert execution.state == "SUCCESS", execution.state_info
+    return execution, json.loads(client.executions.get(execution.id).output)
 
 
 def test_a_killed_domain_restarts_its_server_in_real_nova(
@@ -34,13 +41,7 @@ def test_a_killed_domain_restarts_its_server_in_real_nova(
     url = realnova_mistral.client.workflows.http_client.base_url
     monitor = instance_monitors(url=url, host="compute2")
     libvirtd.kill_qemu(domain)
-    (execution,) = libvirt_support.wait_for(
-        lambda: [e for e in restarts_of(realnova_mistral.client, server_id)
-                 if e.state in ("SUCCESS", "ERROR")],
-        timeout=180, what="the restart's end")
-    assert execution.state == "SUCCESS", execution.state_info
-    output = json.loads(realnova_mistral.client.executions.get(
-        execution.id).output)
+    execution, output = restart_of(realnova_mistral.client, server_id)
     assert (output["outcome"], output["vm_state"]) == ("restarted",
                                                        "active")
     assert actions_of(nova, server_id) == ["unlock", "start", "stop", "lock",
@@ -62,12 +63,6 @@ def test_a_crash_seen_on_another_host_leaves_the_server_alone(
     url = realnova_mistral.client.workflows.http_client.base_url
     instance_monitors(url=url, host="compute3")
     libvirtd.kill_qemu(domain)
-    (execution,) = libvirt_support.wait_for(
-        lambda: [e for e in restarts_of(realnova_mistral.client, server_id)
-                 if e.state in ("SUCCESS", "ERROR")],
-        timeout=180, what="the restart's end")
-    assert execution.state == "SUCCESS", execution.state_info
-    output = json.loads(realnova_mistral.client.executions.get(
-        execution.id).output)
+    execution, output = restart_of(realnova_mistral.client, server_id)
     assert output["outcome"] == "skipped"
     assert actions_of(nova, server_id) == ["create"]

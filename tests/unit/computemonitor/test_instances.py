@@ -3,6 +3,8 @@ table of libvirt events (lifecycle.py), its record (crashes.py) and the
 process monitor's outages (outages.py), with a fake Mistral."""
 
 import json
+import queue
+import threading
 
 import pytest
 
@@ -342,3 +344,50 @@ def test_an_unreachable_mistral_is_a_report_not_yet_made(tmp_path, mistral):
     down = outages.ProcessDown("compute1", str(tmp_path / "o.json"),
                                mistral, Running())
     assert down("nova-compute", "its restart failed") is False
+
+
+class FakeSource:
+    uri = "test:///"
+
+    def __init__(self):
+        self.events = queue.Queue()
+        self.connected = False
+        self.connects = 0
+
+    def connect(self):
+        self.connected = True
+        self.connects += 1
+
+    def close(self):
+        self.connected = False
+
+    def states(self):
+        return []
+
+
+class CountingMonitor:
+    """Records the clock at each reconcile; stops the loop after
+    ``passes`` passes."""
+
+    def __init__(self, clock, stop, passes):
+        self.clock, self.stop, self.passes = clock, stop, passes
+        self.reconciled = []
+
+    def reconcile(self, states):
+        self.reconciled.append(self.clock.now)
+
+    def step(self):
+        self.clock.now += 1
+        self.passes -= 1
+        if self.passes <= 0:
+            self.stop.set()
+
+
+def test_the_loop_reconciles_at_connect_after_it_settles_then_each_period():
+    clock, stop = Clock(), threading.Event()
+    monitor = CountingMonitor(clock, stop, passes=40)
+    source = FakeSource()
+    instances.run(monitor, source, stop, reconcile_every=15, pass_every=0,
+                  settle=5, clock=clock)
+    assert source.connects == 1
+    assert monitor.reconciled == [0, 5, 20, 35]
