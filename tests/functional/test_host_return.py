@@ -7,11 +7,11 @@ evacuation from it is completed; each refusal changes nothing in Nova
 ``instance-ha host-return``."""
 
 import json
-import time
 
 import fake_pacemaker
 import pytest
 from click.testing import CliRunner
+from workflow_runs import run
 
 from instance_ha import cli
 from instance_ha import server_process
@@ -30,17 +30,6 @@ RECONNECTING = "crm_mon_rn1_fenced_reconnecting.xml"
 def cloud(mistral_cloud):
     """A simulated cloud that the module's embedded Mistral acts on."""
     return mistral_cloud
-
-
-def run(client, workflow, wf_input, timeout=120):
-    execution = client.executions.create(
-        workflow, workflow_input=wf_input, description="functional test")
-    deadline = time.monotonic() + timeout
-    while execution.state in ("IDLE", "RUNNING", "PAUSED"):
-        assert time.monotonic() < deadline, f"{execution.id} still running"
-        time.sleep(0.2)
-        execution = client.executions.get(execution.id)
-    return execution, json.loads(execution.output or "{}")
 
 
 def host_return(cloud, **wf_input):

@@ -11,6 +11,7 @@ import time
 
 import fake_pacemaker
 import pytest
+from workflow_runs import run
 
 from instance_ha import server_process
 from instance_ha import state_table
@@ -24,19 +25,6 @@ def cloud(mistral_cloud):
 MUTATIONS = ("lock", "unlock", "os-resetState", "evacuate", "os-stop",
              "os-start", "services.update")
 HA = {"HA_Enabled": "True"}
-
-
-def run(client, workflow, wf_input, timeout=120, execution=None):
-    """Start ``workflow`` (or follow ``execution``) to its end: (execution,
-    decoded output)."""
-    execution = execution or client.executions.create(
-        workflow, workflow_input=wf_input, description="functional test")
-    deadline = time.monotonic() + timeout
-    while execution.state in ("IDLE", "RUNNING", "PAUSED"):
-        assert time.monotonic() < deadline, f"{execution.id} still running"
-        time.sleep(0.2)
-        execution = client.executions.get(execution.id)
-    return execution, json.loads(execution.output or "{}")
 
 
 def evacuate_host(cloud, host="compute1", kill=True, timeout=120,

@@ -350,3 +350,17 @@ class RealNova(server_process.Child):
                     f"server {server_id} not {expected} after {timeout} s:"
                     f" {server}")
             time.sleep(0.1)
+
+
+MUTATING = ("POST", "PUT", "DELETE")
+
+
+def mutations(nova, since):
+    """The requests that changed something, after ``since``."""
+    return [r for r in nova.requests(since) if r["method"] in MUTATING]
+
+
+def last_seq(nova):
+    """The sequence number of the newest request (0: none yet)."""
+    requests = nova.requests()
+    return requests[-1]["seq"] if requests else 0

@@ -7,11 +7,13 @@ with Nova's state unchanged.  Pacemaker is tests/fake_pacemaker.py."""
 
 import time
 
+from realnova import last_seq
+from realnova import mutations
+
 WORKFLOW = "instance_ha.host_return"
 # tests/unit/hostmonitor/fixtures/live: the node's daemon restarted and
 # reconnected after its fencing.
 BACK_ONLINE = "crm_mon_rn1_back_online.xml"
-MUTATING = ("POST", "PUT", "DELETE")
 
 
 def service(nova, host="compute1"):
@@ -28,15 +30,6 @@ def evacuations_from(nova, host="compute1"):
                "&migration_type=evacuation", microversion="2.59")
     assert status == 200, body
     return sorted(body["migrations"], key=lambda m: m["id"])
-
-
-def mutations(nova, since):
-    return [r for r in nova.requests(since) if r["method"] in MUTATING]
-
-
-def last_seq(nova):
-    requests = nova.requests()
-    return requests[-1]["seq"] if requests else 0
 
 
 def wait_for(predicate, what, timeout=60):

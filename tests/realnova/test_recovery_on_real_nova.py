@@ -8,11 +8,12 @@ import collections
 import re
 
 import pytest
+from realnova import last_seq
+from realnova import mutations
 
 HA = {"HA_Enabled": "True"}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
                   r"[0-9a-f]{12}")
-MUTATING = ("POST", "PUT", "DELETE")
 OWNER_LOCK = {"reason": "tenant maintenance", "by": "owner"}
 
 # state created -> (outcome, status after, vm_state after)
@@ -38,15 +39,6 @@ def evacuations(nova, server_id):
                "&migration_type=evacuation", microversion="2.59")
     assert status == 200
     return sorted(body["migrations"], key=lambda m: m["id"])
-
-
-def mutations(nova, since):
-    return [r for r in nova.requests(since) if r["method"] in MUTATING]
-
-
-def last_seq(nova):
-    requests = nova.requests()
-    return requests[-1]["seq"] if requests else 0
 
 
 def fail_host(nova, host="compute1"):
