@@ -17,6 +17,11 @@ TRUE_WORDS = {"1", "t", "true", "on", "y", "yes"}
 # server's metadata, else its flavor's extra spec, else its image's
 # property, each under this name.
 PRIORITY_KEY = "instance_ha:priority"
+# A VM's restart group, looked up the same way: with the workflow's
+# ``restart_groups`` (names, in order), the VMs of a group start only
+# after every VM of the groups before it is recovered or failed; VMs of
+# no listed group form the last group.
+GROUP_KEY = "instance_ha:restart_group"
 FAILED_MIGRATIONS = ("error", "failed")
 
 
@@ -36,9 +41,10 @@ class HostServers(base.NovaAction):
     ``image_property``: a server is tagged when one of them is true;
     ``error_servers`` ``skip`` | ``evacuate``."""
 
-    def __init__(self, search_opts, policy=None):
+    def __init__(self, search_opts, policy=None, restart_groups=None):
         self.search_opts = search_opts
         self.policy = policy
+        self.restart_groups = restart_groups or []
 
     def _subject(self):
         opts = self.search_opts if isinstance(self.search_opts, dict) \
@@ -65,6 +71,11 @@ class HostServers(base.NovaAction):
         if policy["error_servers"] not in ("skip", "evacuate"):
             raise nova_client.NovaError(
                 "bad input: policy.error_servers must be skip or evacuate")
+        if not isinstance(self.restart_groups, list) or not all(
+                isinstance(g, str) and g.strip()
+                for g in self.restart_groups):
+            raise nova_client.NovaError(
+                "bad input: restart_groups must be a list of group names")
 
     def act(self, nova):
         host = self.search_opts["host"]
@@ -81,8 +92,9 @@ class HostServers(base.NovaAction):
         failed = _failed_evacuations(nova, client, host, service, servers)
         entries = [self._entry(s, host, tags, policy, s["id"] in failed)
                    for s in servers]
-        entries.sort(key=lambda e: (-e["priority"], not e["tagged"],
-                                    e["name"] or "", e["id"]))
+        entries.sort(key=lambda e: (e["group_rank"], -e["priority"],
+                                    not e["tagged"], e["name"] or "",
+                                    e["id"]))
         return {"host": host, "count": len(entries), "servers": entries}
 
     def _list(self, nova, client):
@@ -109,6 +121,8 @@ class HostServers(base.NovaAction):
             failed_evacuation)
         tagged, why = tags.of(server)
         priority, priority_note = tags.priority(server)
+        group = tags.group(server)
+        ranks = self.restart_groups
         if row.plan == "evacuate" and policy["evacuate"] == "tagged" \
                 and not tagged:
             row = None
@@ -125,6 +139,9 @@ class HostServers(base.NovaAction):
             "locked_reason": server.get("locked_reason"),
             "tagged": tagged,
             "priority": priority,
+            "group": group,
+            "group_rank": ranks.index(group) if group in ranks
+            else len(ranks),
             "plan": row.plan if row else "skip",
             "steps": list(row.steps) if row else [],
             "expected_vm_state": row.after if row else None,
@@ -224,19 +241,34 @@ class _Tags:
         """(priority, note): the first of metadata, flavor extra spec and
         image property that names one; a value that is not an integer
         counts as 0, and the note says so."""
+        where, value = self._recovery_property(server, PRIORITY_KEY)
+        if value is None:
+            return 0, None
+        try:
+            return int(str(value).strip()), None
+        except ValueError:
+            return 0, (f"{where} {PRIORITY_KEY}={value!r} is not an "
+                       "integer: priority 0")
+
+    def group(self, server):
+        """The restart group's name, or None."""
+        value = self._recovery_property(server, GROUP_KEY)[1]
+        if value is None:
+            return None
+        return str(value).strip() or None
+
+    def _recovery_property(self, server, key):
+        """(where, value) from the first of the server's metadata, its
+        flavor's extra specs and its image's properties that has ``key``;
+        (None, None) when none has."""
         sources = (("metadata", lambda: server.get("metadata") or {}),
                    ("flavor extra spec", lambda: self._extra_specs(server)),
                    ("image property", lambda: self._priority_image(server)))
         for where, read in sources:
-            value = read().get(PRIORITY_KEY)
-            if value is None:
-                continue
-            try:
-                return int(str(value).strip()), None
-            except ValueError:
-                return 0, (f"{where} {PRIORITY_KEY}={value!r} is not an "
-                           "integer: priority 0")
-        return 0, None
+            value = read().get(key)
+            if value is not None:
+                return where, value
+        return None, None
 
     def _extra_specs(self, server):
         flavor = server.get("flavor") or {}

@@ -17,7 +17,7 @@ pytest_plugins = ("actions_support",)
 ENTRY_KEYS = {"id", "name", "vm_state", "task_state", "power_state",
               "locked", "locked_reason", "tagged", "plan", "steps",
               "expected_vm_state", "evacuated_vm_state", "reason", "case",
-              "lock_reason", "priority"}
+              "lock_reason", "priority", "group", "group_rank"}
 
 
 def mixed_host():
@@ -334,3 +334,33 @@ def test_priority_from_metadata_then_flavor_then_image(make_cloud):
     bad = by_name(result)["bad"]
     assert "metadata instance_ha:priority='soon' is not an integer: " \
         "priority 0" in bad["reason"]
+
+
+def test_restart_groups_order_the_listing(make_cloud):
+    """instance_ha:restart_group, looked up as the priority is: the
+    listing runs group by group in the order restart_groups names them,
+    by priority within a group; VMs of no listed group come last."""
+    group, priority = "instance_ha:restart_group", "instance_ha:priority"
+    config = topology({"compute1": [
+        {"name": "web", "metadata": {group: "web", priority: "90"}},
+        {"name": "db", "flavor": "db.small"},
+        {"name": "db-top", "metadata": {group: "db", priority: "5"}},
+        {"name": "loose", "metadata": {priority: "99"}},
+        {"name": "other", "metadata": {group: "batch"}},
+    ]})
+    config["flavors"].append({"name": "db.small", "id": "2",
+                              "extra_specs": {group: "db"}})
+    make_cloud(config)
+    result = run(HostServers({"host": "compute1"},
+                             restart_groups=["db", "web"]))
+    assert [(s["name"], s["group"], s["group_rank"])
+            for s in result["servers"]] == [
+        ("db-top", "db", 0), ("db", "db", 0), ("web", "web", 1),
+        ("loose", None, 2), ("other", "batch", 2)]
+
+
+def test_restart_groups_must_be_names(make_cloud):
+    make_cloud(mixed_host())
+    result = run(HostServers({"host": "compute1"}, restart_groups="db"))
+    assert error_of(result)["reason"] == \
+        "bad input: restart_groups must be a list of group names"
