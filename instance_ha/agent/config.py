@@ -48,6 +48,9 @@ class AgentConfig:
     # More inputs of every run the agent starts (recovery_method,
     # reserved_hosts, policy, concurrency), as the workflow takes them.
     recovery: tuple = ()
+    # A recovered host online again: start instance_ha.host_return for
+    # it (agent.hostreturn); false: only say so.
+    return_hosts: bool = False
 
     def nova_host(self, node):
         """The Nova host name of Pacemaker node ``node``."""
@@ -148,6 +151,7 @@ def from_environ(environ=None):
         host_map=_host_map(get("host_map")),
         host_suffix=_host_suffix(get("host_suffix")),
         recovery=_recovery(get, workflow),
+        return_hosts=_boolean("return_hosts", get("return_hosts", "false")),
     )
 
 

@@ -7,6 +7,10 @@ name the same execution); attempt N > 0 (a restart by the watchdog) has
 ``/v2/executions`` and Mistral returns the existing execution for an id it
 already has: exactly once per (failure, attempt), by construction,
 whoever asks and however often.
+
+The return of the host to service after that failure
+(``instance_ha.host_return``, started by the agent with ``return_hosts``)
+has ``uuid5(namespace, failure_key + "#return")``: one per failure too.
 """
 
 import json
@@ -28,6 +32,11 @@ def attempt_of(host, fenced_at, execution_id_, limit=100):
         if execution_id(host, fenced_at, attempt) == execution_id_:
             return attempt
     return None
+
+
+def return_execution_id(host, fenced_at):
+    key = trigger.failure_key(host, fenced_at)
+    return str(uuid.uuid5(trigger.EXECUTION_NAMESPACE, f"{key}#return"))
 
 
 def body(host, fenced_at, attempt, workflow, on_shared_storage, origin,
@@ -54,3 +63,29 @@ def start(client, host, fenced_at, attempt, workflow, on_shared_storage,
     return client.executions._create("/executions", body(
         host, fenced_at, attempt, workflow, on_shared_storage, origin,
         wf_input))
+
+
+RETURN_WORKFLOW = "instance_ha.host_return"
+RETURN_DESCRIPTION_PREFIX = "instance-ha: return host "
+
+
+def return_input(node, nova_host):
+    """host_return's input: the Nova host, and the Pacemaker node where
+    its name differs (the workflow's default is the host's name)."""
+    wf_input = {"host": nova_host}
+    if node != nova_host:
+        wf_input["node"] = node
+    return wf_input
+
+
+def start_return(client, node, fenced_at, nova_host, origin):
+    """The host_return execution after this failure of ``node``: created,
+    or the existing one.  Raises what python-mistralclient raises."""
+    return client.executions._create("/executions", {
+        "id": return_execution_id(node, fenced_at),
+        "workflow_name": RETURN_WORKFLOW,
+        "input": json.dumps(return_input(node, nova_host)),
+        "description": (f"{RETURN_DESCRIPTION_PREFIX}{node} to service "
+                        f"(fenced {fenced_at.isoformat(timespec='seconds')})"
+                        f", triggered by {origin}"),
+    })

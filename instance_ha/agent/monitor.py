@@ -18,6 +18,9 @@
 4. A host online again (stable): the watch of its failure stops (logged,
    with the state of its last run) and its record is cleared, so its
    next failure is a new one.
+5. Such a host's return to service (agent.hostreturn): said once; with
+   ``return_hosts``, instance_ha.host_return started under the failure's
+   return id after a successful recovery, and followed to its end.
 
 Nothing here fails the resource: a cluster that cannot be read, an
 unreachable Mistral or CIB is logged and the next monitor tries again.
@@ -39,6 +42,7 @@ import socket
 
 from instance_ha.agent import budget as budget_module
 from instance_ha.agent import handoff
+from instance_ha.agent import hostreturn
 from instance_ha.agent import watchdog as watchdog_module
 from instance_ha.hostmonitor import crm_mon as crm_mon_module
 from instance_ha.hostmonitor import decision
@@ -169,6 +173,7 @@ def run(state, deps):
                     "with them): %s", _spent(deps), ", ".join(left_out))
     _adopt(state, assessment, records, deps)
     _watch(state, deps, assessment)
+    hostreturn.follow(state, deps, describe=_describe)
     return assessment
 
 
@@ -312,6 +317,7 @@ def _forget(state, deps, host, records):
                 "VMs Nova still has on %s", host, entry["execution_id"],
                 entry["attempt"] + 1, entry.get("outcome") or "running",
                 host)
+        hostreturn.note(state, deps.config, entry)
         del watch[failure]
     if records is None or host not in records:
         return

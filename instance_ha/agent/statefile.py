@@ -4,7 +4,8 @@ Its existence means "started" (HA_RSCTMP is emptied at boot, as a
 resource's state must be).  Its content is what the monitor remembers
 between two runs: hostmonitor's Memory and Debounce, the last decision
 logged per node, the failures being watched (with the pass that last
-checked each: one the budget left out comes first next time), and the
+checked each: one the budget left out comes first next time), the
+returns of recovered hosts seen online again (agent.hostreturn), and the
 last request_timeout warning.  None of it is needed for safety (the CIB
 record and the deterministic execution ids are the durable record);
 losing it costs at most a restart of the watchdog's clocks.
@@ -32,7 +33,7 @@ def exists(file_path):
 
 def empty():
     return {"version": VERSION, "memory": {}, "debounce": {}, "logged": {},
-            "quorum": True, "watch": {}, "passes": 0,
+            "quorum": True, "watch": {}, "returns": {}, "passes": 0,
             "timeout_warning": None}
 
 

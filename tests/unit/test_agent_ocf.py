@@ -115,6 +115,27 @@ def test_meta_data_lists_no_password_parameter(installed, rsctmp):
         assert f'<parameter name="{name}"' in text
 
 
+def test_meta_data_declares_return_hosts_off_as_the_agent_reads_it(
+        installed, rsctmp):
+    import xml.etree.ElementTree as ET
+
+    from instance_ha.agent import config as config_module
+
+    root = ET.fromstring(run(installed["agent"], "meta-data",
+                             rsctmp).stdout)
+    (parameter,) = [p for p in root.iter("parameter")
+                    if p.get("name") == "return_hosts"]
+    content = parameter.find("content")
+    assert (content.get("type"), content.get("default")) == ("boolean",
+                                                             "false")
+    assert config_module.from_environ(
+        {"OCF_RESKEY_mistral_url": "http://127.0.0.1:9/v2"}
+    ).return_hosts is False
+    assert config_module.from_environ(
+        {"OCF_RESKEY_mistral_url": "http://127.0.0.1:9/v2",
+         "OCF_RESKEY_return_hosts": "true"}).return_hosts is True
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="su needs root")
 def test_meta_data_works_as_nobody_without_any_environment(installed):
     proc = subprocess.run(
@@ -188,6 +209,8 @@ def test_stop_and_probe_work_without_python(installed, rsctmp, tmp_path):
     ({"OCF_RESKEY_clouds_yaml": "/nonexistent/clouds.yaml"}, 2,
      "No such file"),
     ({"OCF_RESKEY_host_map": "rn1"}, 6, "is not NODE=HOST"),
+    ({"OCF_RESKEY_return_hosts": "maybe"}, 6,
+     "return_hosts='maybe' is not a boolean"),
     ({"OCF_RESKEY_mistral_url": None, "OCF_RESKEY_cloud": "nosuchcloud",
       "OS_CLIENT_CONFIG_FILE": "/dev/null"}, 6,
      "cannot load Keystone credentials for Mistral (cloud nosuchcloud)"),
