@@ -133,6 +133,8 @@ def test_on_starts_one_host_return_and_follows_it_to_success(agent):
         "instance-ha: return host rn1 to service (fenced "
         "2026-11-21T06:19:38+00:00), triggered by test")
     [said] = messages(a, "returning it to service")
+    [record] = [r for r in a.caplog.records if said == r.getMessage()]
+    assert record.levelno == logging.WARNING
     assert said == (
         f"rn1: back online after its recovery (execution {evacuation} "
         "SUCCESS): returning it to service (return_hosts=true): "
@@ -238,6 +240,23 @@ def test_two_controllers_start_one_host_return(agent):
         trigger.execution_id("rn1", FENCED_AT), RETURN_ID]
 
 
+def test_a_failure_known_only_from_the_cib_record_gives_no_return(agent):
+    """This agent never watched rn1's failure (the CIB record names it,
+    its state does not): rn1 back online clears the record, and no
+    return is noted or said."""
+    from instance_ha.hostmonitor import store as store_module
+
+    a = agent(return_hosts="true")
+    a.store.records["rn1"] = store_module.Handoff(
+        host="rn1", execution_id=trigger.execution_id("rn1", FENCED_AT),
+        failure=FAILURE)
+    back_online(a, passes=2)
+    assert a.store.cleared == ["rn1"]
+    assert a.state["returns"] == {}
+    assert "back online after its recovery" not in a.text()
+    assert a.posts == []
+
+
 def test_an_unreachable_mistral_is_retried_under_the_same_id(agent):
     a = agent(return_hosts="true")
     recovered(a)
@@ -277,6 +296,10 @@ def test_the_returns_are_kept_in_the_state_file(tmp_path):
 
 
 def test_the_return_id_is_the_failures_and_no_attempts():
+    import uuid
+
+    assert RETURN_ID == str(uuid.uuid5(trigger.EXECUTION_NAMESPACE,
+                                       f"{FAILURE}#return"))
     later = FENCED_AT + datetime.timedelta(seconds=1)
     assert RETURN_ID == handoff.return_execution_id(
         "rn1", FENCED_AT.astimezone(datetime.timezone(
