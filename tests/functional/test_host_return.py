@@ -6,7 +6,11 @@ evacuation from it is completed; each refusal changes nothing in Nova
 (the service as Nova's API lists it, and no mutating request).  Then
 ``instance-ha host-return``."""
 
+import datetime
 import json
+import logging
+import os
+import time
 
 import fake_pacemaker
 import pytest
@@ -15,6 +19,11 @@ from workflow_runs import run
 
 from instance_ha import cli
 from instance_ha import server_process
+from instance_ha.agent import config as config_module
+from instance_ha.agent import handoff
+from instance_ha.agent import monitor
+from instance_ha.agent import statefile
+from instance_ha.hostmonitor import crm_mon
 from instance_ha.simcloud import testing
 
 WORKFLOW = "instance_ha.host_return"
@@ -319,3 +328,99 @@ def test_the_command_refuses_a_bad_input_before_mistral_is_asked(args,
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == error
     assert result.stdout == ""
+
+
+# -- the agent with return_hosts -----------------------------------------
+
+class Records:
+    """The agent's CIB handoff records, in memory."""
+
+    def __init__(self):
+        self.records = {}
+
+    def all(self):
+        return dict(self.records)
+
+    def record(self, handoff_record):
+        self.records[handoff_record.host] = handoff_record
+
+    def clear(self, host):
+        self.records.pop(host, None)
+
+
+def test_the_agent_with_return_hosts_returns_the_host_it_recovered(
+        cloud, caplog, monkeypatch):
+    """The agent's monitor pass on the live captures of rn1 (Nova's
+    compute1, host_map), against the embedded Mistral: it hands rn1's
+    failure to host_evacuate, sees it end in SUCCESS, then sees rn1 back
+    online and starts host_return under the failure's return id with
+    the Nova host and the Pacemaker node, and logs its success."""
+    monkeypatch.setenv("TZ", "UTC")  # the captures' local times
+    time.tzset()
+    fenced_at = datetime.datetime(2026, 11, 21, 6, 19, 38,
+                                  tzinfo=datetime.timezone.utc)
+    sim = cloud(servers=[{"name": "vm0"}, {"name": "vm1"}])
+    sim.cloud.kill_host("compute1")
+    cloud.pacemaker.show(fake_pacemaker.FENCED, node="rn1")
+    config = config_module.AgentConfig(
+        mistral_url="http://unused/v2", host_map=(("rn1", "compute1"),),
+        return_hosts=True)
+    caplog.set_level(logging.INFO, logger="test.agent.return")
+    clock = [fenced_at + datetime.timedelta(seconds=2)]
+    state = statefile.empty()
+
+    def monitor_pass(capture):
+        clock[0] += datetime.timedelta(seconds=10)
+        status = crm_mon.read_file(os.path.join(fake_pacemaker.LIVE,
+                                                capture))
+        deps = monitor.Dependencies(
+            config, logging.getLogger("test.agent.return"),
+            clock=lambda: clock[0], read=lambda: status, store=store,
+            connect=lambda: cloud.client, origin="functional test")
+        monitor.run(state, deps)
+
+    store = Records()
+    try:
+        monitor_pass("crm_mon_fencing_succeeded.xml")
+        (entry,) = state["watch"].values()
+        evacuation, _ = run(cloud.client, None, None,
+                            execution=cloud.client.executions.get(
+                                entry["execution_id"]))
+        assert evacuation.state == "SUCCESS", evacuation.state_info
+        monitor_pass("crm_mon_fencing_succeeded.xml")
+        assert entry["execution_id"] == evacuation.id
+        assert state["watch"][entry["failure"]]["outcome"] == "SUCCESS"
+        assert service(sim)["forced_down"] is True
+
+        # Repaired: nova-compute runs again, Pacemaker shows rn1 online.
+        sim.cloud.revive_host("compute1")
+        cloud.pacemaker.show(BACK_ONLINE, node="rn1")
+        monitor_pass(BACK_ONLINE)
+        return_id = handoff.return_execution_id("rn1", fenced_at)
+        (noted,) = state["returns"].values()
+        assert noted["execution_id"] == return_id
+        returned, output = run(cloud.client, None, None,
+                               execution=cloud.client.executions.get(
+                                   return_id))
+        assert returned.state == "SUCCESS", returned.state_info
+        assert json.loads(returned.input) == {
+            "host": "compute1", "node": "rn1", "leave_disabled": False,
+            "heartbeat_wait": 30}
+        assert output["checked"]["pacemaker"]["node"] == "rn1"
+        for _ in range(2):
+            monitor_pass(BACK_ONLINE)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert service(sim) == {"status": "enabled", "forced_down": False,
+                            "disabled_reason": None, "state": "up"}
+    assert noted["outcome"] == "SUCCESS"
+    said = [r.getMessage() for r in caplog.records
+            if r.name == "test.agent.return"]
+    assert [m for m in said if "returned to service" in m] == [
+        f"rn1: returned to service: host_return execution {return_id} "
+        "SUCCESS (forced_down unset, enabled)"]
+    assert len([m for m in said if "returning it to service" in m]) == 1
+    returns = [e for e in cloud.client.executions.list(
+        workflow_name=WORKFLOW, limit=1000) if e.id == return_id]
+    assert len(returns) == 1
