@@ -1,11 +1,12 @@
-"""The simulated cloud: Keystone v3, the Nova compute API and a sliver of
-Glance, over real HTTP on 127.0.0.1, behaving as real Nova 34 was measured
+"""The simulated cloud: Keystone v3, the Nova compute API and slivers of
+Glance and placement, over real HTTP on 127.0.0.1, behaving as real Nova 34 was measured
 to behave (doc/simulated-cloud.rst).  python-novaclient and
 keystoneauth1 talk to it unchanged.
 
 Modules: model (state and compute-side semantics), states (state tables),
 nova / keystone / glance (the APIs), views (response bodies), validation,
-microversion, policy, faults, calllog, timeline, server (HTTP), topology
+microversion, policy, faults, calllog, timeline, placement, server
+(HTTP), topology
 (config), command (``instance-ha simcloud``), testing (test helpers).
 
 Deliberate differences from real Nova:
@@ -22,11 +23,26 @@ Deliberate differences from real Nova:
   second's migration stays ``accepted`` for good, and the server then ends
   ERROR with "Instance instance-... already exists."
   (``race_outcome: active`` leaves it ACTIVE).  Real Nova ends either way.
-* Scheduling: hosts that are up, enabled and have room for the flavor's
-  vCPU (with cpu_allocation_ratio 4), RAM and disk; most free RAM wins,
-  ties go to the earlier host.  No other filters, no placement API.  A
-  forced or pre-2.29 named host without room ends in NoValidHost/ERROR.
-  Source allocations stay until the source compute restarts (as in Nova).
+* Scheduling: hosts that are up, enabled and have room for the server's
+  allocation (VCPU, MEMORY_MB, DISK_GB: placement's check against the
+  host's inventories, whose allocation ratios are 4 for VCPU and 1
+  otherwise, reserved 0, max_unit the total, unless the host's config
+  says otherwise); most free RAM (less reserved) wins, ties go to the
+  earlier host.  No other filters.  A forced or pre-2.29 named host
+  without room ends in NoValidHost/ERROR.  Source allocations stay until
+  the source compute restarts (as in Nova).  An allocation is VCPU =
+  vcpus, MEMORY_MB = ram, DISK_GB = ephemeral + swap (rounded up to GB)
+  + the root disk unless the server has no image (booted from volume);
+  flavor extra specs (``resources:*``, ``hw:cpu_policy``) are not
+  applied.
+* Placement: one resource provider per host (uuid: the hypervisor id,
+  name: the host), GET only: the provider list (``name``, ``uuid``
+  filters), a provider's inventories and usages; admin only; microversions
+  1.0-1.39, without the version negotiation errors' details.  No
+  allocations, traits, aggregates or allocation candidates API.
+* Aggregates: list, show, create, add_host, remove_host, set_metadata
+  (string or null values, as Nova validates them); no update or delete;
+  they do not restrict scheduling.
 * Work cast to a dead compute (stop/start on a killed host, an evacuation
   forced onto a killed host) waits until the host is revived, as an RPC
   message would; nothing times out.

@@ -287,6 +287,8 @@ def catalog(base_url):
          "endpoints": endpoints(f"{base_url}{PREFIX}")},
         {"id": "c2", "type": "image", "name": "glance",
          "endpoints": endpoints(f"{base_url}/image")},
+        {"id": "c3", "type": "placement", "name": "placement",
+         "endpoints": endpoints(f"{base_url}/placement")},
     ]
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import hashlib
 import itertools
+import math
 import threading
 import time
 import uuid
@@ -117,31 +118,76 @@ class Host:
     memory_mb: int = 262144
     disk_gb: int = 4096
     cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    # The inventories' reserved amounts (Nova: reserved_host_cpus,
+    # reserved_host_memory_mb, reserved_host_disk_mb).
+    reserved_vcpus: int = 0
+    reserved_memory_mb: int = 0
+    reserved_disk_gb: int = 0
     alive: bool = True
     last_heartbeat: datetime.datetime = dataclasses.field(
         default_factory=utcnow)
     down_since: float | None = None        # monotonic time of the kill
-    # consumer (server id) -> (vcpus, ram, disk), as placement holds them
+    # consumer (server id) -> {resource class: amount}, as placement
+    # holds them on the host's resource provider
     allocations: dict = dataclasses.field(default_factory=dict)
+    # the resource provider's generation: bumped by each change of its
+    # allocations
+    generation: int = 1
     parked: list = dataclasses.field(default_factory=list)
 
-    def used(self):
-        vcpus = ram = disk = 0
-        for v, r, d in self.allocations.values():
-            vcpus += v
-            ram += r
-            disk += d
-        return vcpus, ram, disk
+    def allocate(self, consumer, resources):
+        self.allocations[consumer] = dict(resources)
+        self.generation += 1
 
-    def fits(self, flavor):
-        vcpus, ram, disk = self.used()
-        return (vcpus + flavor.vcpus
-                <= self.vcpus * self.cpu_allocation_ratio
-                and ram + flavor.ram <= self.memory_mb
-                and disk + flavor.disk + flavor.ephemeral <= self.disk_gb)
+    def release(self, consumer):
+        if self.allocations.pop(consumer, None) is not None:
+            self.generation += 1
+
+    def usages(self):
+        """{resource class: used} of every class of the inventories."""
+        used = dict.fromkeys(self.inventories(), 0)
+        for resources in self.allocations.values():
+            for name, amount in resources.items():
+                used[name] = used.get(name, 0) + amount
+        return used
+
+    def used(self):
+        usages = self.usages()
+        return usages["VCPU"], usages["MEMORY_MB"], usages["DISK_GB"]
+
+    def inventories(self):
+        """The compute node's inventories as Nova's resource tracker
+        reports them to placement (max_unit: the total)."""
+        def record(total, reserved, ratio):
+            return {"total": total, "reserved": reserved, "min_unit": 1,
+                    "max_unit": total, "step_size": 1,
+                    "allocation_ratio": float(ratio)}
+        return {"VCPU": record(self.vcpus, self.reserved_vcpus,
+                               self.cpu_allocation_ratio),
+                "MEMORY_MB": record(self.memory_mb, self.reserved_memory_mb,
+                                    self.ram_allocation_ratio),
+                "DISK_GB": record(self.disk_gb, self.reserved_disk_gb,
+                                  self.disk_allocation_ratio)}
+
+    def fits(self, resources):
+        """Placement's capacity check of an allocation on this host."""
+        inventories, usages = self.inventories(), self.usages()
+        for name, amount in resources.items():
+            inventory = inventories.get(name)
+            if inventory is None or not (
+                    inventory["min_unit"] <= amount <= inventory["max_unit"]):
+                return False
+            capacity = ((inventory["total"] - inventory["reserved"])
+                        * inventory["allocation_ratio"])
+            if usages[name] + amount > capacity:
+                return False
+        return True
 
     def free_ram(self):
-        return self.memory_mb - self.used()[1]
+        """What Nova's RAM weigher weighs: memory not reserved nor used."""
+        return self.memory_mb - self.reserved_memory_mb - self.used()[1]
 
 
 @dataclasses.dataclass
@@ -357,7 +403,7 @@ class Cloud:
             self.servers[server.id] = server
             if host is not None:
                 self._servers_by_host[host][server.id] = server
-                self.hosts[host].allocations[server.id] = _usage(flavor)
+                self.hosts[host].allocate(server.id, _usage(server))
             return server
 
     def add_aggregate(self, name, hosts=(), metadata=None,
@@ -420,7 +466,7 @@ class Cloud:
                         and migration.migration_type == "evacuation"
                         and migration.status == "done"):
                     migration.set_status("completed")
-                    host.allocations.pop(migration.instance_uuid, None)
+                    host.release(migration.instance_uuid)
             parked, host.parked = host.parked, []
         for callback, args in parked:
             self.timeline.call_later(0, callback, *args)
@@ -542,7 +588,7 @@ class Cloud:
                                        (evacuation, 0)))
             return False
         evacuation.destination = destination
-        destination.allocations[server.id] = _usage(server.flavor)
+        destination.allocate(server.id, _usage(server))
         migration.dest_compute = destination.name
         migration.dest_node = destination.name
         migration.dest_host = destination.ip
@@ -553,7 +599,7 @@ class Cloud:
         server = evacuation.server
         if evacuation.outcome == "error":
             evacuation.migration.set_status("failed")
-            evacuation.destination.allocations.pop(server.id, None)
+            evacuation.destination.release(server.id)
             self._fail_evacuation(
                 evacuation, "Injected failure: the rebuild failed on "
                             f"{evacuation.destination.name}.",
@@ -624,13 +670,13 @@ class Cloud:
         as Nova's RAM weigher spreads), excluding the source."""
         if requested and force:
             host = self.hosts[requested]
-            return host if host.fits(server.flavor) else None
+            return host if host.fits(_usage(server)) else None
         candidates = [
             host for host in self.hosts.values()
             if host.name != server.host
             and (requested is None or host.name == requested)
             and self.service_is_up(host) and not host.service.disabled
-            and host.fits(server.flavor)]
+            and host.fits(_usage(server))]
         if not candidates:
             return None
         return min(candidates,
@@ -724,8 +770,19 @@ def keeps_stopped(vm_state, target_state):
     return vm_state == states.STOPPED
 
 
-def _usage(flavor):
-    return (flavor.vcpus, flavor.ram, flavor.disk + flavor.ephemeral)
+def _usage(server):
+    """The allocation Nova's scheduler makes for the server
+    (resources_from_flavor): VCPU, MEMORY_MB, and DISK_GB = ephemeral +
+    swap rounded up to GB + the root disk unless the server boots from
+    volume (no image); amounts of 0 left out.  Flavor extra specs
+    (resources:*, hw:cpu_policy) are not applied."""
+    flavor = server.flavor
+    disk = flavor.ephemeral + math.ceil((flavor.swap or 0) / 1024)
+    if server.image is not None:
+        disk += flavor.disk
+    resources = {"VCPU": flavor.vcpus, "MEMORY_MB": flavor.ram,
+                 "DISK_GB": disk}
+    return {name: amount for name, amount in resources.items() if amount}
 
 
 def _fault(code, message):

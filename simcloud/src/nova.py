@@ -611,6 +611,23 @@ def list_aggregates(call):
         for a in call.cloud.aggregates.values()]})
 
 
+def create_aggregate(call):
+    """POST /os-aggregates: 200 (as Nova, for compatibility), the new
+    aggregate without hosts and metadata."""
+    body = call.body()
+    validation.validate(validation.AGGREGATE_CREATE, body)
+    policy.enforce(call.context, "os_compute_api:os-aggregates:create")
+    args = body["aggregate"]
+    name = args["name"].strip()
+    zone = (args.get("availability_zone") or "").strip() or None
+    if any(a.name == name for a in call.cloud.aggregates.values()):
+        raise NovaError(409, f"Aggregate {name} already exists.")
+    aggregate = call.cloud.add_aggregate(name, availability_zone=zone)
+    view = views.aggregate(aggregate, call.version)
+    del view["hosts"], view["metadata"]
+    return Response(200, {"aggregate": view})
+
+
 def _aggregate(call):
     wanted = call.params["aggregate_id"]
     for aggregate in call.cloud.aggregates.values():
@@ -642,6 +659,12 @@ def aggregate_action(call):
     aggregate = _aggregate(call)
     args = body[name]
     if name == "set_metadata":
+        for key, value in args["metadata"].items():
+            if not isinstance(value, (str, type(None))):
+                raise NovaError(
+                    400, f"Invalid input for field/attribute {key}. Value: "
+                         f"{value}. {value!r} is not of type 'string', "
+                         "'null'")
         for key, value in args["metadata"].items():
             if value is None:
                 aggregate.metadata.pop(key, None)
@@ -739,6 +762,7 @@ ROUTES = [
     ("GET", "/os-hypervisors/(?P<hypervisor_id>[^/]+)", "hypervisors.show",
      show_hypervisor),
     ("GET", "/os-aggregates", "aggregates.list", list_aggregates),
+    ("POST", "/os-aggregates", "aggregates.create", create_aggregate),
     ("GET", "/os-aggregates/(?P<aggregate_id>[^/]+)", "aggregates.show",
      show_aggregate),
     ("POST", "/os-aggregates/(?P<aggregate_id>[^/]+)/action",

@@ -1,17 +1,20 @@
 """The simulated cloud on a real HTTP/1.1 socket: Keystone under /identity,
-Glance under /image, Nova at / and /v2.1; keep-alive, no Nagle delay,
-per-operation latency, injected faults, and a log of every call."""
+Glance under /image, placement under /placement, Nova at / and /v2.1;
+keep-alive, no Nagle delay, per-operation latency, injected faults, and a
+log of every call."""
 
 import http.server
 import socket
 import threading
 import time
+import uuid
 
 from instance_ha.simcloud import errors
 from instance_ha.simcloud import glance
 from instance_ha.simcloud import keystone
 from instance_ha.simcloud import microversion
 from instance_ha.simcloud import nova
+from instance_ha.simcloud import placement
 from instance_ha.simcloud.calllog import Call
 from instance_ha.simcloud.model import Cloud
 from instance_ha.simcloud.wire import Request
@@ -136,6 +139,10 @@ class SimCloud:
     def compute_url(self):
         return self.url + nova.PREFIX
 
+    @property
+    def placement_url(self):
+        return self.url + placement.PREFIX
+
     def clouds(self):
         """The clouds.yaml content: ``simcloud`` (admin) and
         ``simcloud-user`` (a member of project demo)."""
@@ -167,6 +174,10 @@ class SimCloud:
         if path == glance.PREFIX or path.startswith(glance.PREFIX + "/"):
             return Routed(glance.operation(request), None, None,
                                lambda: glance.handle(self.cloud, request))
+        if path == placement.PREFIX or path.startswith(
+                placement.PREFIX + "/"):
+            return Routed(placement.operation(request), None, None,
+                          lambda: placement.handle(self.cloud, request))
         return nova.route(self.cloud, request)
 
     def _fault_response(self, routed, rule):
@@ -175,6 +186,10 @@ class SimCloud:
             return Response(
                 error.code, errors.KeystoneError(error.code,
                                                  error.message).body())
+        if routed.operation.startswith("placement."):
+            return placement.error(error.code, "Injected fault",
+                                   error.message, None,
+                                   "req-" + str(uuid.uuid4()))
         return nova.error_response(error, routed.version)
 
     def _run(self, routed):

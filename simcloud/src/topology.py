@@ -14,7 +14,8 @@
       - name: compute1
         vcpus: 64                # also memory_mb, disk_gb, zone,
         servers:                 # disabled, disabled_reason, forced_down,
-          - name: vm1            # alive
+          - name: vm1            # alive, {cpu,ram,disk}_allocation_ratio,
+                                 # reserved_{vcpus,memory_mb,disk_gb}
             vm_state: active     # task_state, flavor, image, metadata,
             metadata: {HA_Enabled: "True"}   # project (admin | demo),
                                              # locked, locked_reason, id
@@ -32,7 +33,9 @@ _SECTIONS = {"settings", "latency", "identity", "flavors", "images", "hosts",
              "aggregates", "faults"}
 _HOST_KEYS = {"name", "vcpus", "memory_mb", "disk_gb", "zone", "disabled",
               "disabled_reason", "forced_down", "alive", "servers",
-              "cpu_allocation_ratio"}
+              "cpu_allocation_ratio", "ram_allocation_ratio",
+              "disk_allocation_ratio", "reserved_vcpus",
+              "reserved_memory_mb", "reserved_disk_gb"}
 _SERVER_KEYS = {"name", "vm_state", "task_state", "flavor", "image",
                 "metadata", "project", "locked", "locked_reason", "id",
                 "power_state"}

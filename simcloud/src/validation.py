@@ -139,6 +139,16 @@ SERVICE_UPDATE_V253 = {
 # schemas/aggregates.py
 AGGREGATE_HOST = {"type": "object", "properties": {"host": HOSTNAME},
                   "required": ["host"], "additionalProperties": False}
+AGGREGATE_CREATE = {
+    "type": "object",
+    "properties": {"aggregate": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 255},
+            "availability_zone": {"type": ["string", "null"],
+                                  "minLength": 1, "maxLength": 255}},
+        "required": ["name"], "additionalProperties": False}},
+    "required": ["aggregate"], "additionalProperties": False}
 AGGREGATE_METADATA = {
     "type": "object",
     "properties": {"metadata": {"type": "object"}},

@@ -78,10 +78,11 @@ class Cloud:
         return len(self.model.calls)
 
     def nova_calls(self, since=0, **match):
-        """Compute API calls (not Keystone's or Glance's) answered after
-        ``since``."""
+        """Compute API calls (not Keystone's, Glance's or placement's)
+        answered after ``since``."""
         return [c for c in self.model.calls.calls()[since:]
-                if not c.operation.startswith(("keystone.", "glance."))
+                if not c.operation.startswith(("keystone.", "glance.",
+                                               "placement."))
                 and all(getattr(c, k) == v for k, v in match.items())]
 
     def operations(self, since=0):
