@@ -18,6 +18,13 @@ auth type it knows works (password, v3applicationcredential, admin_token,
 
 Sessions are cached per process and per credentials, so that consecutive
 actions on one executor reuse one token.
+
+Where a service is: the catalog, except that a cloud of clouds.yaml (or
+OS_* variables) may name it with openstacksdk's
+``<service>_endpoint_override`` (e.g. ``placement_endpoint_override``):
+``Cloud.endpoint`` answers with that.  An auth type without a catalog
+(``admin_token`` with an endpoint) needs it for every service other than
+the one its endpoint is.
 """
 
 import collections
@@ -45,15 +52,21 @@ class Cloud:
     """A session and where its services are."""
 
     def __init__(self, session, source, interface=None, region_name=None,
-                 catalog=None):
+                 catalog=None, overrides=None):
         self.session = session
         self.source = source
         self.interface = interface
         self.region_name = region_name
         self._catalog = catalog
+        # service type -> the configured <service>_endpoint_override
+        self._overrides = overrides or (lambda service_type: None)
 
     def endpoint(self, service_type):
-        """The URL of a service, or None when the catalog has none."""
+        """The URL of a service: its configured endpoint override, else
+        the catalog's; None when there is neither."""
+        override = self._overrides(service_type)
+        if override:
+            return override
         if self._catalog is None:
             return self.session.get_endpoint(
                 service_type=service_type, interface=self.interface,
@@ -199,9 +212,17 @@ def _from_config(timeout):
             ) from None
         return Cloud(session, f"cloud {region.name}",
                      region.get_interface() or DEFAULT_INTERFACE,
-                     region.get_region_name())
+                     region.get_region_name(),
+                     overrides=lambda service_type: _override(
+                         region, service_type))
 
     return _cached(key, build)
+
+
+def _override(region, service_type):
+    """``<service>_endpoint_override`` of the cloud's config, or None."""
+    return region.config.get(
+        f"{service_type.replace('-', '_')}_endpoint_override") or None
 
 
 def _describe_source(name):

@@ -100,3 +100,19 @@ def test_clouds_yaml_with_its_own_timeout(monkeypatch, tmp_path):
         cloud_session.get(None)
     assert "missing from INSTANCE_HA_CLOUD" in str(error.value)
     assert "p" not in str(error.value).split()
+
+
+def test_an_endpoint_override_names_where_a_service_is(monkeypatch,
+                                                       tmp_path):
+    """admin_token has no catalog: its endpoint answers for every
+    service, unless clouds.yaml says where one is."""
+    path = tmp_path / "clouds.yaml"
+    path.write_text(yaml.safe_dump({"clouds": {"c": {
+        "auth_type": "admin_token",
+        "auth": {"endpoint": "http://nova/v2.1", "token": "t"},
+        "placement_endpoint_override": "http://nova/placement"}}}))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(path))
+    monkeypatch.setenv("OS_CLOUD", "c")
+    cloud = cloud_session.get(None)
+    assert cloud.endpoint("placement") == "http://nova/placement"
+    assert cloud.endpoint("compute") == "http://nova/v2.1"
