@@ -1,8 +1,10 @@
 """List a failed host's servers, every tenant's, each classified by the
-state table and the HA policy."""
+state table and the HA policy, with the placement resources each needs
+on a new host (instance_ha.capacity.resources_from_flavor)."""
 
 from urllib import parse
 
+from instance_ha import capacity
 from instance_ha import nova_client
 from instance_ha import state_table
 from instance_ha.actions import base
@@ -139,6 +141,7 @@ class HostServers(base.NovaAction):
             "locked_reason": server.get("locked_reason"),
             "tagged": tagged,
             "priority": priority,
+            "resources": tags.resources(server),
             "group": group,
             "group_rank": ranks.index(group) if group in ranks
             else len(ranks),
@@ -223,6 +226,7 @@ class _Tags:
         self._client = client
         self._policy = policy
         self._flavors = {}
+        self._flavor_details = {}
         self._images = {}
 
     def of(self, server):
@@ -280,6 +284,31 @@ class _Tags:
                                   self._client)
             self._flavors[flavor_id] = body.get("extra_specs") or {}
         return self._flavors[flavor_id]
+
+    def resources(self, server):
+        """The placement resources the server needs on a new host, as
+        Nova's scheduler computes them: from the flavor embedded in the
+        server (>= 2.47), else from GET /flavors/{id}, read once per
+        flavor.  A server booted from volume has image ""."""
+        flavor = server.get("flavor") or {}
+        if "vcpus" not in flavor:
+            flavor = dict(self._flavor(flavor.get("id")),
+                          extra_specs=self._extra_specs(server))
+        image = server.get("image")
+        boot_from_volume = not (isinstance(image, dict) and image.get("id"))
+        return capacity.resources_from_flavor(flavor, boot_from_volume)
+
+    def _flavor(self, flavor_id):
+        """vcpus, ram, disk, ephemeral and swap of a flavor, by id."""
+        if flavor_id not in self._flavor_details:
+            body = self._nova.get(f"/flavors/{flavor_id}", self._client)
+            detail = body.get("flavor") or {}
+            self._flavor_details[flavor_id] = {
+                "vcpus": detail.get("vcpus"), "ram": detail.get("ram"),
+                "disk": detail.get("disk"),
+                "ephemeral": detail.get("OS-FLV-EXT-DATA:ephemeral"),
+                "swap": detail.get("swap")}
+        return self._flavor_details[flavor_id]
 
     def _priority_image(self, server):
         """The image's properties where the catalog has an image service

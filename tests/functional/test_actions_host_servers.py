@@ -17,7 +17,8 @@ pytest_plugins = ("actions_support",)
 ENTRY_KEYS = {"id", "name", "vm_state", "task_state", "power_state",
               "locked", "locked_reason", "tagged", "plan", "steps",
               "expected_vm_state", "evacuated_vm_state", "reason", "case",
-              "lock_reason", "priority", "group", "group_rank"}
+              "lock_reason", "priority", "group", "group_rank",
+              "resources"}
 
 
 def mixed_host():
