@@ -46,7 +46,7 @@ class HostServers(base.NovaAction):
     def __init__(self, search_opts, policy=None, restart_groups=None):
         self.search_opts = search_opts
         self.policy = policy
-        self.restart_groups = restart_groups or []
+        self.restart_groups = restart_groups
 
     def _subject(self):
         opts = self.search_opts if isinstance(self.search_opts, dict) \
@@ -73,9 +73,9 @@ class HostServers(base.NovaAction):
         if policy["error_servers"] not in ("skip", "evacuate"):
             raise nova_client.NovaError(
                 "bad input: policy.error_servers must be skip or evacuate")
-        if not isinstance(self.restart_groups, list) or not all(
-                isinstance(g, str) and g.strip()
-                for g in self.restart_groups):
+        groups = [] if self.restart_groups is None else self.restart_groups
+        if not isinstance(groups, list) or not all(
+                isinstance(g, str) and g.strip() for g in groups):
             raise nova_client.NovaError(
                 "bad input: restart_groups must be a list of group names")
 
@@ -124,7 +124,7 @@ class HostServers(base.NovaAction):
         tagged, why = tags.of(server)
         priority, priority_note = tags.priority(server)
         group = tags.group(server)
-        ranks = self.restart_groups
+        ranks = self.restart_groups or []
         if row.plan == "evacuate" and policy["evacuate"] == "tagged" \
                 and not tagged:
             row = None

@@ -157,7 +157,8 @@ class RecoverServers(base.NovaAction):
     the batch waits for every server).  Returns ``{"servers": [record,
     ...]}``, a record per server: id, name, outcome (moved | failed |
     waiting), host, vm_state, reason, left_locked, and for a waiting one
-    ``entry``, its input for the next pass (which only waits for it);
+    ``entry``, its input for the next pass (which only waits for it),
+    and the entry's priority and group;
     ``fencing``, what fence_gate.check found; and
     ``refused``: null, or why nothing was touched (every record then
     says so; the action still succeeds, so that host_evacuate reports
@@ -254,6 +255,7 @@ class RecoverServers(base.NovaAction):
     def _untouched(self, entry, reason):
         return {"id": entry["id"], "name": entry.get("name"),
                 "priority": entry.get("priority", 0),
+                "group": entry.get("group"),
                 "outcome": "failed", "host": self.source_host,
                 "vm_state": entry.get("vm_state"), "reason": reason,
                 "left_locked": bool(entry.get("locked"))}
@@ -323,6 +325,7 @@ class ServerRecovery:
     def run(self):
         record = {"id": self.id, "name": self.entry.get("name"),
                   "priority": self.entry.get("priority", 0),
+                  "group": self.entry.get("group"),
                   "outcome": "failed", "host": self.source,
                   "vm_state": self.entry.get("vm_state"), "reason": None,
                   "left_locked": False}

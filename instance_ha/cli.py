@@ -130,6 +130,7 @@ main.add_command(recovery_commands.restart_instance)
 main.add_command(recovery_commands.process_down)
 main.add_command(recovery_commands.host_return)
 main.add_command(recovery_commands.status)
+main.add_command(recovery_commands.abort)
 from instance_ha.hostmonitor import command as hostmonitor_command  # noqa: E402,I001
 main.add_command(hostmonitor_command.hosts)
 main.add_command(hostmonitor_command.hostmonitor)

@@ -1,5 +1,5 @@
-"""Operator commands that start and follow recoveries: evacuate,
-restart-instance, process-down, host-return, status."""
+"""Operator commands that start, follow and stop recoveries: evacuate,
+restart-instance, process-down, host-return, status, abort."""
 
 import json
 import time
@@ -20,6 +20,12 @@ TERMINAL = ("SUCCESS", "ERROR", "CANCELLED")
                    "decides itself).  [default: let Nova decide]")
 @click.option("--concurrency", type=click.IntRange(1, 200), default=10,
               show_default=True, help="VMs evacuated at once.")
+@click.option("--restart-group", "restart_groups", multiple=True,
+              metavar="NAME",
+              help="A restart group (instance_ha:restart_group), repeated "
+                   "in the order the groups start: each group's VMs start "
+                   "only after every VM of the groups before it is "
+                   "recovered or failed; VMs of no named group come last.")
 @click.option("--wait", is_flag=True,
               help="Follow the recovery until it ends; exit 1 unless every "
                    "VM was moved or skipped.")
@@ -33,8 +39,9 @@ TERMINAL = ("SUCCESS", "ERROR", "CANCELLED")
                    "into the recovery's input, its output and Nova's "
                    "disabled reason.")
 @cli_common.mistral_options
-def evacuate(host, shared_storage, concurrency, wait, pacemaker_node,
-             fencing_override, mistral_url, os_cloud, clouds_yaml):
+def evacuate(host, shared_storage, concurrency, restart_groups, wait,
+             pacemaker_node, fencing_override, mistral_url, os_cloud,
+             clouds_yaml):
     """Recover the VMs of HOST, a compute host that is down and FENCED.
 
     Starts instance_ha.host_evacuate and prints its execution id, then
@@ -53,7 +60,8 @@ def evacuate(host, shared_storage, concurrency, wait, pacemaker_node,
         fencing = {"override": fencing_override}
     wf_input = {"search_opts": {"host": host}, "fencing": fencing,
                 "on_shared_storage": shared_storage,
-                "concurrency": concurrency}
+                "concurrency": concurrency,
+                "restart_groups": list(restart_groups)}
     found = workflow_inputs.problems(recovery_status.HOST_WORKFLOW, wf_input)
     if found:
         raise click.UsageError("; ".join(found))
@@ -228,6 +236,55 @@ def _returned(output):
 
 
 @click.command()
+@click.argument("execution")
+@click.option("--reason", metavar="WHY",
+              help="Why, one line (in the run's output and state).  "
+                   "[default: an operator asked for it]")
+@click.option("--wait", is_flag=True,
+              help="Follow the run until it ends and print its table.")
+@cli_common.mistral_options
+def abort(execution, reason, wait, mistral_url, os_cloud, clouds_yaml):
+    """Stop the host recovery EXECUTION cleanly: no new evacuation starts,
+    those under way are waited for, the locks it kept are released, and
+    its report lists the VMs it did not attempt.  The run then ends in
+    ERROR and the agent does not start it again.
+
+    Made of two updates of the execution through Mistral's API (pause,
+    then resume with the environment instance_ha_abort=WHY), which
+    'mistral execution-update' can make as well.
+    """
+    from instance_ha import abort as abort_module
+
+    reason = abort_module.DEFAULT_REASON if reason is None else reason
+    problem = abort_module.reason_problem(reason)
+    if problem:
+        raise click.UsageError(f"--reason: {problem}")
+    client = cli_common.connect(mistral_url, os_cloud, clouds_yaml)
+    with cli_common.mistral_errors():
+        try:
+            after = abort_module.request(client, execution, reason)
+        except abort_module.NotAbortable as exc:
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - Mistral's refusal
+            if _not_found(exc):
+                raise click.ClickException(
+                    f"no execution {execution} in Mistral") from None
+            raise
+    click.echo(f"abort of {execution} requested ({reason}): no new "
+               f"evacuation starts; {after.state}")
+    if wait:
+        recovery = follow(client, execution)
+        print_table(recovery)
+
+
+def _not_found(exc):
+    from mistralclient.api import base as mistral_base
+
+    return isinstance(exc, mistral_base.APIException) and \
+        getattr(exc, "error_code", None) == 404
+
+
+@click.command()
 @click.argument("execution", required=False)
 @click.option("--watch", is_flag=True,
               help="Follow the recovery live until it ends.")
@@ -262,7 +319,7 @@ def follow(client, execution_id, interval=1.0):
             bar.label = (f"{recovery.host}: {counts['moved']} moved, "
                          f"{counts['failed']} failed, "
                          f"{counts['pending']} pending")
-            finished = counts["moved"] + counts["failed"] + counts["skipped"]
+            finished = len(recovery.vms) - counts["pending"]
             bar.update(finished - done)
             done = finished
             if recovery.finished:

@@ -22,7 +22,8 @@ PAGE = 500
 class VMProgress:
     id: str
     name: str
-    outcome: str  # pending | running | moved | failed | skipped
+    # pending | running | moved | failed | skipped | not_attempted
+    outcome: str
     host: str = None
     vm_state: str = None
     reason: str = None
@@ -39,7 +40,8 @@ class Recovery:
     fencing: str = None
 
     def counts(self):
-        counts = {"moved": 0, "failed": 0, "skipped": 0, "pending": 0}
+        counts = {"moved": 0, "failed": 0, "skipped": 0,
+                  "not_attempted": 0, "pending": 0}
         for vm in self.vms:
             key = vm.outcome if vm.outcome in counts else "pending"
             counts[key] += 1

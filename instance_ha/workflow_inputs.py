@@ -112,6 +112,14 @@ def host_names(value):
     return None
 
 
+def group_names(value):
+    if not isinstance(value, list) or not all(_text(v) for v in value):
+        return "must be a list of restart group names"
+    if len(set(value)) != len(value):
+        return "names a group twice"
+    return None
+
+
 def policy(value):
     if not isinstance(value, dict):
         return "must be a dict"
@@ -168,6 +176,7 @@ RULES = {
         "reserved_hosts_aggregate": optional_text,
         "policy": policy,
         "concurrency": integer(1, MAX_CONCURRENCY),
+        "restart_groups": group_names,
         "report_within": seconds_or_zero,
         "evacuation_timeout": seconds,
         "poll_interval": seconds,

@@ -56,6 +56,7 @@ def test_an_active_server_is_evacuated_at_2_94_and_stays_active(make_cloud):
     record = one(cloud)
     assert server.host in ("compute2", "compute3")
     assert record == {"id": server.id, "name": "vm", "priority": 0,
+                      "group": None,
                       "outcome": "moved", "host": server.host,
                       "vm_state": "active",
                       "reason": f"running on {server.host} as active",
@@ -380,7 +381,7 @@ def test_the_source_compute_still_up_is_refused_per_server(make_cloud):
     for name, record in records.items():
         server = cloud.server(name)
         assert record == {
-            "id": server.id, "name": name, "priority": 0,
+            "id": server.id, "name": name, "priority": 0, "group": None,
             "outcome": "failed", "host": "compute1", "vm_state": "active",
             "left_locked": True,
             "reason": f"evacuate_server: evacuate_server of server "

@@ -199,5 +199,5 @@ def test_status_mid_run_shows_every_planned_vm_and_each_finished_batch(
         recovery = recovery_status.read(cloud.client, execution.id)
     assert recovery.state == "SUCCESS", recovery.state_info
     assert recovery.counts() == {"moved": 3, "failed": 0, "skipped": 0,
-                                 "pending": 0}
+                                 "not_attempted": 0, "pending": 0}
     assert seen_planned and seen_early

@@ -140,7 +140,8 @@ def check_one_claim(sim):
 def check_winner(sim, winner, outcome):
     execution, output = outcome[winner]
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 2, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 2, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     assert {r["host"] for r in output["servers"]} == {SPARE}
     for server in servers_of(sim, winner):
         assert server.host == SPARE and server.vm_state == "active"
@@ -155,7 +156,8 @@ def test_reserved_host_one_recovery_gets_the_spare_the_other_fails_clearly(
     check_winner(sim, winner, outcome)
     execution, output = outcome[loser]
     assert execution.state == "ERROR"
-    assert output["counts"] == {"moved": 0, "failed": 2, "skipped": 0}
+    assert output["counts"] == {"moved": 0, "failed": 2, "skipped": 0,
+                                "not_attempted": 0}
     for record in output["servers"]:
         assert record["outcome"] == "failed"
         assert record["reason"] == NO_TARGET
@@ -177,7 +179,8 @@ def test_rh_priority_the_other_recovery_goes_to_the_scheduler(two_failed):
     check_winner(sim, winner, outcome)
     execution, output = outcome[loser]
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 2, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 2, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     assert {r["host"] for r in output["servers"]} == {"compute4"}
     for server in servers_of(sim, loser):
         assert server.host == "compute4" and server.vm_state == "active"

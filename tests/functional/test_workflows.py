@@ -76,7 +76,8 @@ def test_host_down_row(cloud, vm_state, power_state, steps, after):
                      metadata=HA)
     execution, output = evacuate_host(cloud)
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 1, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 1, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     (record,) = output["servers"]
     assert record["outcome"] == "moved"
     assert record["host"] != "compute1"
@@ -204,8 +205,8 @@ def test_a_host_back_online_mid_run_keeps_the_vms_not_yet_moved(cloud):
     output = json.loads(execution.output or "{}")
     assert execution.state == "ERROR"
     assert len(sim.cloud.calls.accepted_evacuations()) == 1
-    assert output["counts"] == {"moved": 1, "failed": 2, "skipped": 0}, \
-        output
+    assert output["counts"] == {"moved": 1, "failed": 2, "skipped": 0,
+                                "not_attempted": 0}, output
     moved = [s for s in sim.cloud.servers.values() if s.host != "compute1"]
     assert len(moved) == 1 and not moved[0].locked
     for record in output["servers"]:
@@ -296,12 +297,43 @@ def test_evacuations_start_in_priority_order(cloud):
                           "odd": 0}
 
 
+def test_restart_groups_start_one_after_the_other(cloud):
+    """restart_groups ["db", "app"]: every db VM's evacuation is done
+    before the first app VM's is sent, and the VMs of no named group come
+    after the app VMs, though concurrency would take all at once (Nova's
+    call log and migration records)."""
+    group, priority = "instance_ha:restart_group", "instance_ha:priority"
+    sim = cloud(servers=[
+        {"name": "app1", "metadata": {group: "app", priority: "100"}},
+        {"name": "db1", "metadata": {group: "db"}},
+        {"name": "db2", "metadata": {group: "db", priority: "3"}},
+        {"name": "app2", "metadata": {group: "app"}},
+        {"name": "loose", "metadata": {priority: "1000"}},
+    ])
+    cloud.sim = sim
+    execution, output = evacuate_host(cloud, concurrency=10,
+                                      restart_groups=["db", "app"])
+    assert execution.state == "SUCCESS", execution.state_info
+    names = {vm.id: vm.name for vm in sim.cloud.servers.values()}
+    sent = {names[c.server_id]: c.time for c in sim.cloud.calls.calls(
+        operation="evacuate", status=200)}
+    done = {names[m.instance_uuid]: m.updated_at.timestamp()
+            for m in sim.cloud.migrations}
+    assert set(sent) == {"app1", "app2", "db1", "db2", "loose"}
+    assert max(done["db1"], done["db2"]) <= min(sent["app1"], sent["app2"])
+    assert max(done["app1"], done["app2"]) <= sent["loose"]
+    groups = {r["name"]: r["group"] for r in output["servers"]}
+    assert groups == {"db1": "db", "db2": "db", "app1": "app",
+                      "app2": "app", "loose": None}
+
+
 def test_empty_host_succeeds_with_zero_vms(cloud):
     cloud.sim = cloud(servers=[])
     execution, output = evacuate_host(cloud)
     assert execution.state == "SUCCESS", execution.state_info
     assert output["servers"] == []
-    assert output["counts"] == {"moved": 0, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 0, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
 
 
 def test_unknown_host_is_a_clear_error_and_changes_nothing(cloud):
@@ -337,7 +369,8 @@ def test_evacuation_ending_in_error_is_reported_and_others_move(cloud):
         == "moved"
     assert records["bad"]["outcome"] == "failed"
     assert "wait_until_moved" in records["bad"]["reason"]
-    assert output["counts"] == {"moved": 2, "failed": 1, "skipped": 0}
+    assert output["counts"] == {"moved": 2, "failed": 1, "skipped": 0,
+                                "not_attempted": 0}
     assert bad.id in execution.state_info
     # Still on the failed host: it keeps our lock for the next run.
     assert bad.host == "compute1"
@@ -631,7 +664,8 @@ def test_two_hundred_vms_at_concurrency_ten(cloud):
                                       poll_interval=0.5, timeout=900)
     wall = time.monotonic() - started
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 200, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 200, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     accepted = sim.cloud.calls.accepted_evacuations()
     assert len(accepted) == 200 and set(accepted.values()) == {1}
     assert sim.cloud.servers_on("compute1") == []
@@ -716,7 +750,8 @@ def test_no_valid_host_then_capacity_back_recovers_every_vm(cloud):
         host.service.disabled = True
     execution, output = evacuate_host(cloud)
     assert execution.state == "ERROR"
-    assert output["counts"] == {"moved": 0, "failed": 3, "skipped": 0}
+    assert output["counts"] == {"moved": 0, "failed": 3, "skipped": 0,
+                                "not_attempted": 0}
     vms = {vm.name: vm for vm in sim.cloud.servers_on("compute1")}
     for record in output["servers"]:
         assert record["left_locked"] is True
@@ -731,7 +766,8 @@ def test_no_valid_host_then_capacity_back_recovers_every_vm(cloud):
         host.service.disabled = False
     execution, output = evacuate_host(cloud, kill=False)
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     assert {name: (vm.vm_state, vm.host != "compute1", vm.locked)
             for name, vm in vms.items()} == {
         "was-active": ("active", True, False),
@@ -819,7 +855,8 @@ def test_each_outcome_shows_before_a_slow_vm_ends_and_nothing_twice(cloud):
     execution, output = run(cloud.client, "instance_ha.host_evacuate",
                             None, execution=execution)
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     assert sorted(r["name"] for r in output["servers"]) == [
         "fast1", "fast2", "slow"]
     assert sorted(sim.cloud.calls.accepted_evacuations().values()) == \

@@ -62,7 +62,8 @@ def test_refused_before_the_restart_then_returned_after_it(
     nova = nova_cloud
     ids = [nova.create_server("compute1")["id"] for _ in range(2)]
     output = crash_and_evacuate(nova, realnova_mistral)
-    assert output["counts"] == {"moved": 2, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 2, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     evacuated = service(nova)
     assert (evacuated["status"], evacuated["forced_down"],
             evacuated["state"]) == ("disabled", True, "down")
@@ -118,7 +119,8 @@ def test_refused_while_an_evacuation_is_done_as_nova_refuses_it(
     nova = nova_cloud
     broken = nova.create_server("compute1", "error")["id"]
     output = crash_and_evacuate(nova, realnova_mistral)
-    assert output["counts"] == {"moved": 0, "failed": 0, "skipped": 1}
+    assert output["counts"] == {"moved": 0, "failed": 0, "skipped": 1,
+                                "not_attempted": 0}
     nova.restart("compute1")
     status, body = nova.nova("POST", f"/servers/{broken}/action",
                              {"evacuate": {}}, microversion="2.53")

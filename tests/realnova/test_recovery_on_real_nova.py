@@ -83,7 +83,8 @@ def test_host_down_every_state_of_the_table(nova_cloud, realnova_mistral):
     assert execution.state == "SUCCESS", execution.state_info
     records = {r["id"]: r for r in output["servers"]}
     assert set(records) == set(ids.values())
-    assert output["counts"] == {"moved": 8, "failed": 0, "skipped": 1}
+    assert output["counts"] == {"moved": 8, "failed": 0, "skipped": 1,
+                                "not_attempted": 0}
     for state, (outcome, status, vm_state) in HOST_DOWN.items():
         record = records[ids[state]]
         assert record["outcome"] == outcome, (state, record)
@@ -119,7 +120,8 @@ def test_host_down_every_state_of_the_table(nova_cloud, realnova_mistral):
     since = last_seq(nova)
     execution, output = evacuate_host(realnova_mistral)
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 0, "failed": 0, "skipped": 1}
+    assert output["counts"] == {"moved": 0, "failed": 0, "skipped": 1,
+                                "not_attempted": 0}
     assert mutations(nova, since) == []
 
 
@@ -173,7 +175,8 @@ def test_no_valid_host_then_capacity_back(nova_cloud, realnova_mistral):
             nova.nova("PUT", f"/os-services/{service['id']}",
                       {"status": "enabled"}, microversion="2.53")
     assert execution.state == "ERROR"
-    assert output["counts"] == {"moved": 0, "failed": 3, "skipped": 0}
+    assert output["counts"] == {"moved": 0, "failed": 3, "skipped": 0,
+                                "not_attempted": 0}
     for state, server_id in ids.items():
         server = nova.server(server_id)
         assert (host_of(server), server["status"], server["locked"]) == \
@@ -185,7 +188,8 @@ def test_no_valid_host_then_capacity_back(nova_cloud, realnova_mistral):
 
     execution, output = evacuate_host(realnova_mistral)
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 3, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     assert_moved(nova, ids["active"], "ACTIVE", "active")
     assert_moved(nova, ids["stopped"], "SHUTOFF", "stopped")
     assert_moved(nova, ids["resized_stopped"], "SHUTOFF", "stopped")
@@ -301,7 +305,8 @@ def test_at_most_six_requests_per_vm_on_real_nova(nova_cloud,
     since = last_seq(nova)
     execution, output = evacuate_host(realnova_mistral, poll_interval=2)
     assert execution.state == "SUCCESS", execution.state_info
-    assert output["counts"] == {"moved": 10, "failed": 0, "skipped": 0}
+    assert output["counts"] == {"moved": 10, "failed": 0, "skipped": 0,
+                                "not_attempted": 0}
     requests = nova.requests(since)  # the recovery's, not the checks'
     for server_id in ids:
         assert_moved(nova, server_id, "ACTIVE", "active")

@@ -9,7 +9,7 @@ DEFAULTS = {"search_opts": {"host": "compute1"}, "fencing": {},
             "on_shared_storage": None,
             "recovery_method": "auto", "reserved_hosts": [],
             "reserved_hosts_aggregate": None, "policy": {},
-            "concurrency": 10, "report_within": 2,
+            "concurrency": 10, "restart_groups": [], "report_within": 2,
             "evacuation_timeout": 600, "poll_interval": 2}
 
 
@@ -52,6 +52,11 @@ def test_the_defaults_are_valid():
                                  "names"),
     ("reserved_hosts", ["spare1", "spare1"], "reserved_hosts names a host "
                                              "twice"),
+    ("restart_groups", "db", "restart_groups must be a list of restart "
+                             "group names"),
+    ("restart_groups", ["db", ""], "restart_groups must be a list of "
+                                   "restart group names"),
+    ("restart_groups", ["db", "db"], "restart_groups names a group twice"),
     ("reserved_hosts_aggregate", "", "reserved_hosts_aggregate must be "
                                      "null or a non-empty string"),
     ("policy", {"evacuate": "some"}, "policy evacuate must be one of all, "
