@@ -47,6 +47,8 @@ run's executions and one per page of tasks of each unfinished execution
 A run that ends in ERROR is reported and started again, up to
 ``max_attempts`` runs per failure; then the agent says, loudly and
 repeatedly, that an operator must act, and does nothing more for it.
+A run an operator aborted (``instance-ha abort``: its output names the
+reason) is reported and never started again.
 
 No run is started, and no stalled run is failed, unless this very
 monitor's read of Pacemaker shows the host failed and fenced for the
@@ -59,7 +61,8 @@ One watched failure is a JSON-able dict (kept in the state file)::
 
     {"host", "fenced_at" (ISO), "failure" (trigger.failure_key), "attempt",
      "execution_id", "fingerprint", "progress_at" (ISO), "outcome"
-     (None | SUCCESS | ERROR | CANCELLED | EXHAUSTED), "why" (the last run
+     (None | SUCCESS | ERROR | CANCELLED | EXHAUSTED | ABORTED), "why"
+     (the last run
      was replaced or given up), "alarm_at", "held" (why nothing starts
      now), "too_large", "checked_in" (the monitor pass that last checked
      it)}
@@ -67,7 +70,9 @@ One watched failure is a JSON-able dict (kept in the state file)::
 
 import datetime
 import hashlib
+import json
 
+from instance_ha import abort
 from instance_ha.agent import budget
 from instance_ha.agent import handoff
 
@@ -134,7 +139,7 @@ def new_entry(host, fenced_at, failure, attempt, execution_id, now):
 
 def finished(entry):
     """Nothing more will be started for it (it may still be reported)."""
-    return entry.get("outcome") in ("SUCCESS", "EXHAUSTED")
+    return entry.get("outcome") in ("SUCCESS", "EXHAUSTED", "ABORTED")
 
 
 def fingerprint(executions):
@@ -167,7 +172,7 @@ class Watchdog:
             lambda entry: (False, "no cluster read confirms the fencing"))
 
     def check(self, entry):
-        if entry.get("outcome") == "SUCCESS":
+        if entry.get("outcome") in ("SUCCESS", "ABORTED"):
             return
         if entry.get("outcome") == "EXHAUSTED":
             self._alarm(entry)
@@ -193,6 +198,14 @@ class Watchdog:
                           host, execution.id, _counts(execution))
             return
         if state in FAILED_STATES:
+            why = abort.aborted(_output(execution))
+            if why is not None:
+                entry.update(outcome="ABORTED", why=f"aborted: {why}")
+                self.log.warning(
+                    "%s: recovery execution %s was aborted (%s)%s; "
+                    "instance-ha will not start it again", host,
+                    execution.id, why, _counts(execution))
+                return
             if entry.get("outcome") != state:
                 entry["outcome"] = state
                 self.log.error("%s: recovery run %d/%d (execution %s) "
@@ -410,12 +423,15 @@ def _mistral_time(text):
         tzinfo=datetime.timezone.utc)
 
 
-def _counts(execution):
-    import json
-
+def _output(execution):
+    """The execution's output as a dict ({} when it has none)."""
     try:
-        output = json.loads(execution.output or "{}")
-    except ValueError:
-        return ""
-    counts = output.get("counts") if isinstance(output, dict) else None
+        output = json.loads(getattr(execution, "output", None) or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return output if isinstance(output, dict) else {}
+
+
+def _counts(execution):
+    counts = _output(execution).get("counts")
     return f" ({json.dumps(counts, sort_keys=True)})" if counts else ""

@@ -251,6 +251,26 @@ def test_success_ends_the_watch(make, caplog):
     assert d.executions.updates == [] and len(d.executions.posts) == 1
 
 
+def test_an_aborted_run_is_never_started_again(make, caplog):
+    """instance-ha abort: the run ends in ERROR, its output names the
+    reason; the watchdog reports it and starts nothing, though the host
+    is still fenced and attempts are left."""
+    d = make(max_attempts=3)
+    d.root().state = "ERROR"
+    d.root().state_info = "host rn1: recovery aborted (maintenance): ..."
+    d.root().output = ('{"aborted": "maintenance", "counts": {"moved": 1, '
+                       '"not_attempted": 3}}')
+    d.check(advance=10)
+    assert d.entry["outcome"] == "ABORTED"
+    assert watchdog.finished(d.entry)
+    assert "was aborted (maintenance)" in caplog.text
+    assert "will not start it again" in caplog.text
+    for _ in range(5):
+        d.check(advance=600)
+    assert len(d.executions.posts) == 1 and d.executions.updates == []
+    assert "OPERATOR ACTION NEEDED" not in caplog.text
+
+
 def test_paused_is_left_to_the_operator(make):
     d = make(watchdog_timeout=60)
     d.root().state = "PAUSED"
