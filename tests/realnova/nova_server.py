@@ -15,6 +15,11 @@ application on a real TCP socket behind a small WSGI layer that
   token, or another one: 401.  The version documents need no token;
 * records each compute API request (method, path and query, status,
   requested microversion, project) in a bounded log;
+* serves the placement API of the cloud (the service Nova's scheduler
+  and computes report to) under /placement: placement's own WSGI
+  pipeline with its noauth2 strategy, which takes the same tokens
+  (``admin:<project>`` is placement's admin; a member has no placement
+  role, as in a real cloud); its requests are logged too;
 * serves a control API under /_control/ (JSON, no auth: the socket is on
   the loopback only) that drives the cloud the way real life does: servers
   created through Nova's API in a given state on a given host, a compute
@@ -42,6 +47,9 @@ import warnings
 
 NOVA_PREFIX = "/v2.1"
 CONTROL_PREFIX = "/_control"
+# The cloud's placement (the same service and database Nova's scheduler
+# and computes use) under this prefix of the socket.
+PLACEMENT_PREFIX = "/placement"
 DEFAULT_PROJECT = "demo"
 ADMIN_PROJECT = "admin"
 ADMIN_ROLES = "reader,member,admin"
@@ -230,15 +238,20 @@ class Frontend:
                 "HTTP_X_TENANT_ID", "HTTP_X_ROLES", "HTTP_X_ROLE",
                 "HTTP_X_SERVICE_CATALOG", "HTTP_X_IDENTITY_STATUS")
 
-    def __init__(self, nova_app, control, requests):
+    def __init__(self, nova_app, control, requests, placement_app=None):
         self.nova_app = nova_app
         self.control = control
         self.requests = requests
+        self.placement_app = placement_app
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return self.control(environ, start_response)
+        if self.placement_app is not None and (
+                path == PLACEMENT_PREFIX
+                or path.startswith(PLACEMENT_PREFIX + "/")):
+            return self.placement(environ, start_response)
         started = time.monotonic()
         query = environ.get("QUERY_STRING")
         entry = {"time": time.time(),
@@ -274,6 +287,48 @@ class Frontend:
         finally:
             entry["duration"] = round(time.monotonic() - started, 4)
             self.requests.add(entry)
+
+
+    def placement(self, environ, start_response):
+        """Placement's pipeline under /placement (SCRIPT_NAME, so that its
+        links carry the prefix); logged as the compute requests are."""
+        path = environ["PATH_INFO"]
+        query = environ.get("QUERY_STRING")
+        entry = {"time": time.time(),
+                 "method": environ.get("REQUEST_METHOD"),
+                 "path": path + (f"?{query}" if query else ""),
+                 "microversion": environ.get("HTTP_OPENSTACK_API_VERSION"),
+                 "project": None, "user": None, "status": None}
+        started = time.monotonic()
+        environ.pop("HTTP_X_ROLES", None)
+        identity = parse_token(environ.get("HTTP_X_AUTH_TOKEN"))
+        if identity is not None:
+            entry["user"], entry["project"] = identity[0], identity[1]
+            # placement's NoAuthMiddleware: user:project, roles from
+            # X-Roles (a member: reader,member; the admin: admin too).
+            environ["HTTP_X_AUTH_TOKEN"] = f"{identity[0]}:{identity[1]}"
+            environ["HTTP_X_ROLES"] = identity[2]
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + \
+            PLACEMENT_PREFIX
+        environ["PATH_INFO"] = path[len(PLACEMENT_PREFIX):] or "/"
+
+        def recording_start_response(status, headers, exc_info=None):
+            entry["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.placement_app(environ, recording_start_response)
+        finally:
+            entry["duration"] = round(time.monotonic() - started, 4)
+            self.requests.add(entry)
+
+
+def placement_app(case):
+    """Placement's WSGI pipeline on the configuration (and so the
+    database) of the PlacementFixture Nova's test case set up."""
+    from placement import deploy
+
+    return deploy.deploy(case.placement.fixture.conf_fixture.conf)
 
 
 # -- the control API -------------------------------------------------------
@@ -893,13 +948,14 @@ def main(argv=None):
              ", ".join(case.computes))
     requests = RequestLog(args.request_log_size)
     control = Control(case, args, requests, base + NOVA_PREFIX)
-    frontend = Frontend(control.app, control, requests)
+    frontend = Frontend(control.app, control, requests, placement_app(case))
     housekeeper = threading.Thread(target=bound_memory, args=(case, stopping),
                                    daemon=True)
     housekeeper.start()
     shutdown = serve(sock, frontend)
     ready = {"ready": True, "compute_url": base + NOVA_PREFIX,
-             "control_url": base + CONTROL_PREFIX, "pid": os.getpid(),
+             "control_url": base + CONTROL_PREFIX,
+             "placement_url": base + PLACEMENT_PREFIX, "pid": os.getpid(),
              "port": port, "computes": list(case.computes),
              "startup_seconds": round(time.monotonic() - started, 2)}
     LOG.info("ready: %s", json.dumps(ready))

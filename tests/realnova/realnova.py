@@ -95,6 +95,11 @@ class RealNova(server_process.Child):
     def control_url(self):
         return self.ready["control_url"]
 
+    @property
+    def placement_url(self):
+        """The cloud's placement API (nova_server.py serves it)."""
+        return self.ready["placement_url"]
+
     # -- the child process ---------------------------------------------
 
     def start(self, timeout=120.0):
@@ -162,11 +167,14 @@ class RealNova(server_process.Child):
     def clouds(self, project=ADMIN_PROJECT, member_project=DEFAULT_PROJECT):
         """clouds.yaml content: ``realnova`` (an admin) and
         ``realnova-member`` (a member of ``member_project``), keystoneauth's
-        admin_token auth type: the endpoint and a fixed token."""
+        admin_token auth type: the endpoint and a fixed token; placement
+        at ``placement_endpoint_override`` (admin_token has no
+        catalog)."""
 
         def entry(token):
             return {"auth_type": "admin_token",
                     "auth": {"endpoint": self.compute_url, "token": token},
+                    "placement_endpoint_override": self.placement_url,
                     "interface": "public"}
 
         return {"clouds": {CLOUD: entry(f"admin:{project}"),
@@ -220,6 +228,14 @@ class RealNova(server_process.Child):
         if microversion:
             headers["OpenStack-API-Version"] = f"compute {microversion}"
         return self._call(method, self.compute_url + path, body, headers)
+
+    def placement(self, method, path, token=f"admin:{ADMIN_PROJECT}",
+                  microversion=None):
+        """A placement API request over HTTP: (status, decoded body)."""
+        headers = {"X-Auth-Token": token} if token else {}
+        if microversion:
+            headers["OpenStack-API-Version"] = f"placement {microversion}"
+        return self._call(method, self.placement_url + path, None, headers)
 
     # -- control calls -----------------------------------------------------
 
