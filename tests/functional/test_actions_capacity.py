@@ -168,13 +168,15 @@ def test_a_named_target_counts_while_disabled_but_not_while_down(
         {"reserved": {"disabled": True,
                       "disabled_reason": "instance-ha: reserved",
                       "memory_mb": 1024},
-         "dead": {"alive": False}, "compute2": {}})
+         "dead": {"alive": False}, "forced": {"forced_down": True},
+         "compute2": {}})
     entries = listing()
     result = run(EstimateCapacity(entries, "compute1",
-                                  ["reserved", "dead", "nohost"]))
+                                  ["reserved", "dead", "forced", "nohost"]))
     assert [h["host"] for h in result["hosts"]] == ["reserved"]
     assert result["skipped"] == [
         {"host": "dead", "reason": "nova-compute is down"},
+        {"host": "forced", "reason": "forced down"},
         {"host": "nohost", "reason": "no nova-compute service"}]
     assert result["fit"] == []
     assert "reserved: MEMORY_MB 2048 outside min_unit 1, max_unit 1024" \
@@ -212,13 +214,35 @@ def test_placement_failing_fails_open(make_cloud, caplog, fault, note):
     cloud = capacity_cloud(make_cloud, [{"name": f"vm{i}"} for i in
                                         range(3)], {"compute2": {}})
     entries = listing()
-    cloud.model.faults.add(fault.pop("operation"), **fault)
+    operation = fault.pop("operation")
+    cloud.model.faults.add(operation, **fault)
     result = run(EstimateCapacity(entries, "compute1"))
     assert result["checked"] is False
     assert result["note"].startswith("capacity not checked: " + note)
     assert result["fit"] == [e["id"] for e in entries]
     assert (result["no_room"], result["hosts"]) == ([], [])
     assert "capacity not checked" in caplog.text
+    # Placement is read once, not retried.
+    assert cloud.model.calls.count(operation=operation) == 1
+
+
+def test_a_host_placement_does_not_know_is_skipped(make_cloud, monkeypatch):
+    from instance_ha.simcloud import placement
+
+    cloud = capacity_cloud(make_cloud, [{"name": "vm"}],
+                           {"compute2": {}, "compute3": {}})
+    entries = listing()
+    view = placement.provider_view
+    monkeypatch.setattr(placement, "provider_view", lambda host, version: (
+        {**view(host, version), "name": "elsewhere"}
+        if host.name == "compute2" else view(host, version)))
+    result = run(EstimateCapacity(entries, "compute1"))
+    assert result["checked"] is True
+    assert [h["host"] for h in result["hosts"]] == ["compute3"]
+    assert result["skipped"] == [{
+        "host": "compute2",
+        "reason": "placement has no resource provider named compute2"}]
+    assert cloud.model.hosts["compute2"].service.disabled is False
 
 
 def test_placement_not_answering_fails_open(make_cloud):
@@ -312,8 +336,6 @@ def test_nova_failing_fails_open(make_cloud):
     ({"servers": [{"id": "a", "resources": {"VCPU": -1}}],
       "source_host": "compute1"}, "server a resources must map"),
     ({"servers": [], "source_host": ""}, "source_host"),
-    ({"servers": [], "source_host": "compute1", "targets": []},
-     "targets must be a non-empty list"),
     ({"servers": [], "source_host": "compute1", "targets": [""]},
      "targets must be"),
     ({"servers": [], "source_host": "compute1", "targets": ["compute1"]},
