@@ -1,7 +1,7 @@
 """The simulated cloud: Keystone v3, the Nova compute API and slivers of
-Glance and placement, over real HTTP on 127.0.0.1, behaving as real Nova 34 was measured
-to behave (doc/simulated-cloud.rst).  python-novaclient and
-keystoneauth1 talk to it unchanged.
+Glance and placement, over real HTTP on 127.0.0.1, behaving as real Nova
+34 was measured to behave (doc/simulated-cloud.rst).  python-novaclient
+and keystoneauth1 talk to it unchanged.
 
 Modules: model (state and compute-side semantics), states (state tables),
 nova / keystone / glance (the APIs), views (response bodies), validation,
