@@ -30,17 +30,21 @@ class EstimateCapacity(base.NovaAction):
     candidate; ``targets``: as recover_servers' (host names and/or null;
     null: every compute that is enabled, up and not forced down; a name:
     that host while it is up and not forced down, even disabled, as a
-    reserved host is until it is enabled for the recovery).
+    reserved host is until it is enabled for the recovery);
+    ``check_capacity``: false returns at once, every server in ``fit``
+    (host_evacuate's input of that name).
 
     Returns {"checked", "note", "fit": [ids], "no_room": [{id, name,
     priority, reason}], "hosts": [{host, free, left}] (free: what
     placement showed; left: after the estimate's placements), "skipped":
     [{host, reason}] (named or listed hosts that are no candidate)}."""
 
-    def __init__(self, servers, source_host, targets=None):
+    def __init__(self, servers, source_host, targets=None,
+                 check_capacity=True):
         self.servers = servers
         self.source_host = source_host
         self.targets = [None] if targets is None else targets
+        self.check_capacity = check_capacity
 
     def _subject(self):
         return None, self.source_host if isinstance(self.source_host,
@@ -66,17 +70,24 @@ class EstimateCapacity(base.NovaAction):
                     f"bad input: server {server['id']} resources must map "
                     "resource classes to integers >= 0, not "
                     f"{resources!r}")
-        if not isinstance(self.targets, list) or not self.targets or not all(
+        if not isinstance(self.targets, list) or not all(
                 t is None or (isinstance(t, str) and t.strip())
                 for t in self.targets):
             raise nova_client.NovaError(
-                "bad input: targets must be a non-empty list of host names "
-                "or nulls")
+                "bad input: targets must be a list of host names or nulls")
         if self.source_host in self.targets:
             raise nova_client.NovaError(
                 "bad input: a target is the source host")
+        if not isinstance(self.check_capacity, bool):
+            raise nova_client.NovaError(
+                "bad input: check_capacity must be true or false")
 
     def act(self, nova):
+        if not self.check_capacity:
+            return self._unchecked("check_capacity is false", quiet=True)
+        if not self.targets:
+            return self._unchecked("no target host (no reserved host could "
+                                   "be claimed)", quiet=True)
         try:
             hosts, skipped = self._candidates(nova)
         except (Unavailable, nova_client.NovaError) as exc:
@@ -88,9 +99,10 @@ class EstimateCapacity(base.NovaAction):
                            "left": left[name]} for name in hosts],
                 "skipped": skipped}
 
-    def _unchecked(self, why):
+    def _unchecked(self, why, quiet=False):
         note = f"capacity not checked: {why}"
-        base.LOG.warning("%s (source host %s)", note, self.source_host)
+        (base.LOG.info if quiet else base.LOG.warning)(
+            "%s (source host %s)", note, self.source_host)
         return {"checked": False, "note": note,
                 "fit": [s["id"] for s in self.servers], "no_room": [],
                 "hosts": [], "skipped": []}

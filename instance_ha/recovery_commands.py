@@ -26,6 +26,16 @@ TERMINAL = ("SUCCESS", "ERROR", "CANCELLED")
                    "in the order the groups start: each group's VMs start "
                    "only after every VM of the groups before it is "
                    "recovered or failed; VMs of no named group come last.")
+@click.option("--capacity-check/--no-capacity-check", default=True,
+              show_default=True,
+              help="Estimate from placement which VMs the other hosts have "
+                   "room for, and leave those that fit nowhere on HOST "
+                   "(reported failed) instead of sending them to fail with "
+                   "NoValidHost.")
+@click.option("--ignore-max-failures", is_flag=True,
+              help="Recover HOST although one of its aggregates has more "
+                   "failed hosts than its instance_ha:max_failures allows "
+                   "(the agent never does).")
 @click.option("--wait", is_flag=True,
               help="Follow the recovery until it ends; exit 1 unless every "
                    "VM was moved or skipped.")
@@ -39,9 +49,9 @@ TERMINAL = ("SUCCESS", "ERROR", "CANCELLED")
                    "into the recovery's input, its output and Nova's "
                    "disabled reason.")
 @cli_common.mistral_options
-def evacuate(host, shared_storage, concurrency, restart_groups, wait,
-             pacemaker_node, fencing_override, mistral_url, os_cloud,
-             clouds_yaml):
+def evacuate(host, shared_storage, concurrency, restart_groups,
+             capacity_check, ignore_max_failures, wait, pacemaker_node,
+             fencing_override, mistral_url, os_cloud, clouds_yaml):
     """Recover the VMs of HOST, a compute host that is down and FENCED.
 
     Starts instance_ha.host_evacuate and prints its execution id, then
@@ -61,7 +71,9 @@ def evacuate(host, shared_storage, concurrency, restart_groups, wait,
     wf_input = {"search_opts": {"host": host}, "fencing": fencing,
                 "on_shared_storage": shared_storage,
                 "concurrency": concurrency,
-                "restart_groups": list(restart_groups)}
+                "restart_groups": list(restart_groups),
+                "check_capacity": capacity_check,
+                "ignore_max_failures": ignore_max_failures}
     found = workflow_inputs.problems(recovery_status.HOST_WORKFLOW, wf_input)
     if found:
         raise click.UsageError("; ".join(found))

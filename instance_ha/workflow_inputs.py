@@ -177,6 +177,8 @@ RULES = {
         "policy": policy,
         "concurrency": integer(1, MAX_CONCURRENCY),
         "restart_groups": group_names,
+        "check_capacity": true_or_false,
+        "ignore_max_failures": true_or_false,
         "report_within": seconds_or_zero,
         "evacuation_timeout": seconds,
         "poll_interval": seconds,

@@ -46,7 +46,8 @@ class AgentConfig:
     host_map: tuple = ()
     host_suffix: str = ""
     # More inputs of every run the agent starts (recovery_method,
-    # reserved_hosts, policy, concurrency), as the workflow takes them.
+    # reserved_hosts, policy, concurrency, restart_groups), as the
+    # workflow takes them.
     recovery: tuple = ()
     # A recovered host online again: start instance_ha.host_return for
     # it (agent.hostreturn); false: only say so.
@@ -181,6 +182,7 @@ RECOVERY_PARAMETERS = {
     "reserved_hosts": lambda text: list(_patterns(text)),
     "policy": json.loads,
     "concurrency": int,
+    "restart_groups": lambda text: list(_patterns(text)),
 }
 
 

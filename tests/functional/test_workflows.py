@@ -15,6 +15,7 @@ from workflow_runs import run
 
 from instance_ha import server_process
 from instance_ha import state_table
+from instance_ha.simcloud import testing
 
 
 @pytest.fixture
@@ -381,16 +382,92 @@ def test_evacuation_ending_in_error_is_reported_and_others_move(cloud):
 
 
 def test_no_valid_host_fails_only_the_vms_that_do_not_fit(cloud):
+    """Without the capacity estimate, Nova's scheduler finds no room."""
     sim = cloud(servers=[{"name": "small"},
                          {"name": "huge", "flavor": "m1.xlarge"}],
                 hosts=2, other_hosts={"memory_mb": 8192})
     cloud.sim = sim
-    execution, output = evacuate_host(cloud)
+    execution, output = evacuate_host(cloud, check_capacity=False)
     records = {r["name"]: r for r in output["servers"]}
     assert records["small"]["outcome"] == "moved"
     assert records["huge"]["outcome"] == "failed"
     assert "No valid host" in records["huge"]["reason"]
     assert execution.state == "ERROR"
+
+
+def test_capacity_estimate_moves_the_important_vms_and_leaves_the_rest(
+        cloud):
+    """Room for two m1.small on the one other host: the estimate (from
+    the simulated placement) places the two of highest priority, and the
+    third is reported failed without an evacuation, unlocked and where it
+    was; the capacity figures are in the output."""
+    priority = "instance_ha:priority"
+    sim = cloud(servers=[{"name": "low"},
+                         {"name": "top", "metadata": {priority: "9"}},
+                         {"name": "mid", "metadata": {priority: "5"}}],
+                hosts=2, other_hosts={"memory_mb": 4096})
+    cloud.sim = sim
+    execution, output = evacuate_host(cloud)
+    assert execution.state == "ERROR"
+    records = {r["name"]: r for r in output["servers"]}
+    assert records["top"]["outcome"] == "moved"
+    assert records["mid"]["outcome"] == "moved"
+    low = records["low"]
+    assert output["capacity"]["checked"], output["capacity"]
+    assert low["outcome"] == "failed" and low["host"] == "compute1"
+    assert low["reason"].startswith("not evacuated: ")
+    assert "MEMORY_MB" in low["reason"]
+    evacuated = {sim.cloud.servers[i].name
+                 for i in sim.cloud.calls.accepted_evacuations()}
+    assert evacuated == {"top", "mid"}
+    (left,) = sim.cloud.servers_on("compute1")
+    assert left.name == "low" and not left.locked
+    capacity = output["capacity"]
+    assert capacity["checked"] is True and capacity["no_room"] == 1
+    assert [h["host"] for h in capacity["hosts"]] == ["compute2"]
+    assert f"{left.id} (not evacuated: " in execution.state_info
+
+
+def test_capacity_not_checked_holds_nothing_back(cloud):
+    """check_capacity false: every VM goes to Nova, which finds no room
+    for the third; the output says the estimate was not made."""
+    sim = cloud(servers=[{"name": f"vm{i}"} for i in range(3)],
+                hosts=2, other_hosts={"memory_mb": 4096})
+    cloud.sim = sim
+    execution, output = evacuate_host(cloud, check_capacity=False)
+    assert len(sim.cloud.calls.accepted_evacuations()) == 3
+    assert output["capacity"]["checked"] is False
+    assert output["capacity"]["note"] == \
+        "capacity not checked: check_capacity is false"
+    assert output["counts"]["moved"] == 2
+
+
+def test_aggregate_failure_limit_refuses_before_any_change(cloud):
+    """instance_ha:max_failures=1 on an aggregate holding two failed
+    hosts: the run refuses before the force-down; an operator's run with
+    ignore_max_failures goes on."""
+    sim = cloud(servers=[{"name": "vm"}], hosts=3)
+    cloud.sim = sim
+    sim.cloud.kill_host("compute3")
+    nova = testing.nova(sim, version="2.53")
+    aggregate = nova.aggregates.create("rack1", None)
+    for host in ("compute1", "compute3"):
+        nova.aggregates.add_host(aggregate, host)
+    nova.aggregates.set_metadata(aggregate,
+                                 {"instance_ha:max_failures": "1"})
+    sim.cloud.calls.clear()
+    execution, output = evacuate_host(cloud)
+    assert execution.state == "ERROR"
+    assert execution.state_info == (
+        "recovery of compute1 refused: aggregate rack1 allows "
+        "instance_ha:max_failures=1 failed hosts and has 2: compute1, "
+        "compute3")
+    assert not [c for c in sim.cloud.calls.calls()
+                if c.method != "GET" and c.operation != "keystone.token"]
+    execution, output = evacuate_host(cloud, kill=False,
+                                      ignore_max_failures=True)
+    assert execution.state == "SUCCESS", execution.state_info
+    assert output["failure_limits"] is None
 
 
 def test_nova_500_during_listing_is_retried(cloud):
@@ -748,7 +825,7 @@ def test_no_valid_host_then_capacity_back_recovers_every_vm(cloud):
     others = [h for h in sim.cloud.hosts.values() if h.name != "compute1"]
     for host in others:
         host.service.disabled = True
-    execution, output = evacuate_host(cloud)
+    execution, output = evacuate_host(cloud, check_capacity=False)
     assert execution.state == "ERROR"
     assert output["counts"] == {"moved": 0, "failed": 3, "skipped": 0,
                                 "not_attempted": 0}

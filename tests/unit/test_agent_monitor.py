@@ -497,7 +497,8 @@ def test_two_hosts_failing_at_once_are_gated_each_on_its_own(agent):
 def test_node_names_map_to_nova_hosts_and_recovery_inputs_pass_on(agent):
     a = agent(host_map="rn1=compute1.example.com rn9=x",
               recovery_method="reserved_host", reserved_hosts="spare1 spare2",
-              policy='{"evacuate": "tagged"}', concurrency="20")
+              policy='{"evacuate": "tagged"}', concurrency="20",
+              restart_groups="db, app")
     a.run(live("crm_mon_fencing_succeeded.xml"))
     [body] = a.posts
     # The failure keeps the Pacemaker node's name; Nova gets its own.
@@ -507,7 +508,8 @@ def test_node_names_map_to_nova_hosts_and_recovery_inputs_pass_on(agent):
         "fencing": {"node": "rn1"},
         "on_shared_storage": True, "recovery_method": "reserved_host",
         "reserved_hosts": ["spare1", "spare2"],
-        "policy": {"evacuate": "tagged"}, "concurrency": 20}
+        "policy": {"evacuate": "tagged"}, "concurrency": 20,
+        "restart_groups": ["db", "app"]}
     # The watchdog's next run carries the same input.
     a.client.executions.items[body["id"]].state = "ERROR"
     a.clock.advance(10)

@@ -9,7 +9,9 @@ DEFAULTS = {"search_opts": {"host": "compute1"}, "fencing": {},
             "on_shared_storage": None,
             "recovery_method": "auto", "reserved_hosts": [],
             "reserved_hosts_aggregate": None, "policy": {},
-            "concurrency": 10, "restart_groups": [], "report_within": 2,
+            "concurrency": 10, "restart_groups": [],
+            "check_capacity": True, "ignore_max_failures": False,
+            "report_within": 2,
             "evacuation_timeout": 600, "poll_interval": 2}
 
 
