@@ -108,3 +108,55 @@ def analyse(sim, server_ids, t0):
 def _failed_hosts(sim):
     return {name for name, host in sim.cloud.hosts.items()
             if not host.alive}
+
+
+def recovered_at(sim, server_ids):
+    """{server id: wall time its recovery ended at Nova}: the answer to
+    the first unlock after its move (the last step of its state-table
+    row, recover_servers), the migration's ``done`` when never unlocked."""
+    times = {}
+    for call in sim.cloud.calls.calls(operation="unlock"):
+        if (call.server_id in server_ids and call.status is not None
+                and call.status < 400 and call.server_id not in times):
+            times[call.server_id] = call.time + call.duration
+    for migration in list(sim.cloud.migrations):
+        sid = migration.instance_uuid
+        if (sid in server_ids and sid not in times
+                and migration.status in ("done", "completed")):
+            times[sid] = _epoch(migration.updated_at)
+    return times
+
+
+def by_group(sim, group_of, t0):
+    """Per restart group (``group_of``: {server id: group name}), from
+    t0: the first evacuate answered, the last evacuation done at Nova,
+    the last VM recovered (recovered_at) and how many were."""
+    ids = set(group_of)
+    accepted = {}
+    for call in sim.cloud.calls.calls(operation=EVACUATE, status=200):
+        if call.server_id in ids:
+            accepted.setdefault(call.server_id, call.time)
+    done = {}
+    for migration in list(sim.cloud.migrations):
+        if (migration.instance_uuid in ids
+                and migration.status in ("done", "completed")):
+            done[migration.instance_uuid] = _epoch(migration.updated_at)
+    recovered = recovered_at(sim, ids)
+
+    def rel(values, pick):
+        return round(pick(values) - t0, 3) if values else None
+
+    groups = {}
+    for name in dict.fromkeys(group_of.values()):
+        members = [sid for sid, g in group_of.items() if g == name]
+        groups[name] = {
+            "vms": len(members),
+            "recovered": sum(1 for sid in members if sid in recovered),
+            "first_evacuate_s": rel(
+                [accepted[s] for s in members if s in accepted], min),
+            "last_evacuation_done_s": rel(
+                [done[s] for s in members if s in done], max),
+            "last_recovered_s": rel(
+                [recovered[s] for s in members if s in recovered], max),
+        }
+    return groups

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick | --all] [--only TEXT] [--repeats N]
+"""``python -m bench [--quick | --all | --scale | --order] [--only TEXT] [--repeats N]
 [--name NAME] [--no-masakari] [--worktree] [--distributed]``: run a set,
 print the tables, write the JSON to
 bench/results/<UTC date-time>-<name>.json.
@@ -27,6 +27,11 @@ def parse(argv):
     which.add_argument("--scale", dest="set", action="store_const",
                        const="scale", help="the performance goals with "
                        "Masakari side by side (about 20 minutes)")
+    which.add_argument("--order", dest="set", action="store_const",
+                       const="order", help="what restart groups and the "
+                       "capacity estimate cost: one host of 100 VMs, "
+                       "C=20 L=2, no groups / 2x50 / 4x25, and without "
+                       "the estimate (about 5 minutes)")
     parser.set_defaults(set="full")
     parser.add_argument("--only", action="append", default=[],
                         help="run only scenarios whose label contains "
@@ -169,6 +174,8 @@ def _main(args, source):
     print(report.render(report.recovery_table(document["scenarios"])))
     print()
     print(report.render(report.side_by_side_table(document["scenarios"])))
+    print()
+    print(report.render(report.order_table(document["scenarios"])))
     print()
     print(f"{len(specs)} scenarios in {document['duration_s']} s; "
           f"results: {path}")

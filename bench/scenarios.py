@@ -1,9 +1,11 @@
 """What the bench measures, as data: the sets (quick, full, all) and how
 each kind of scenario is run and summarised."""
 
+import json
 import math
 import statistics
 
+from bench import analysis
 from bench import lab as lab_module
 from bench import masakari_peer
 from bench import trials
@@ -33,6 +35,35 @@ def side_by_side(n, latency, repeats, masakari_default_repeats,
             "repeats": repeats, "concurrency": concurrency,
             "masakari_default_repeats": masakari_default_repeats}
 
+
+def order(n, c, latency, groups, repeats, check_capacity=True):
+    """One failed host with N VMs in ``groups`` restart groups of N/groups
+    (0: none), named in the workflow's ``restart_groups``; the same host
+    and VMs (ids) whatever the groups."""
+    return {"kind": "order", "n": n, "concurrency": c, "latency": latency,
+            "poll_interval": latency * POLL_SHARE, "groups": groups,
+            "check_capacity": check_capacity, "repeats": repeats}
+
+
+def group_names(spec):
+    return [f"g{k}" for k in range(1, spec["groups"] + 1)]
+
+
+def order_topology(spec):
+    """lab.topology's one host, its VMs' ``instance_ha:restart_group``
+    (server metadata) round-robin over the groups: VM i in group
+    g((i - 1) mod groups + 1), so that each group is spread over the
+    listing's name order; no group without groups."""
+    config = lab_module.topology(1, spec["n"], spec["latency"])
+    names = group_names(spec)
+    if names:
+        for i, server in enumerate(config["hosts"][0]["servers"]):
+            server["metadata"][GROUP_KEY] = names[i % len(names)]
+    return config
+
+
+GROUP_KEY = "instance_ha:restart_group"
+ORDER_N, ORDER_C, ORDER_L = 100, 20, 2.0
 
 N_VALUES = (10, 200, 1000)
 C_VALUES = (1, 10, 50)
@@ -98,6 +129,17 @@ SETS = {
                       side_by_side(20, 2.0, 3, 1, concurrency=10),
                       side_by_side(200, 0.5, 3, 1, concurrency=50)],
     },
+    "order": {
+        "description": "what restart-group ordering and the capacity "
+                       "estimate cost: N=100 C=20 L=2 with no groups, 2 "
+                       "groups of 50, 4 of 25, and no groups without "
+                       "the capacity estimate (about 5 minutes)",
+        "scenarios": [order(ORDER_N, ORDER_C, ORDER_L, 0, 3),
+                      order(ORDER_N, ORDER_C, ORDER_L, 2, 3),
+                      order(ORDER_N, ORDER_C, ORDER_L, 4, 3),
+                      order(ORDER_N, ORDER_C, ORDER_L, 0, 3,
+                            check_capacity=False)],
+    },
     "all": {
         "description": "every combination of the issue (hours)",
         "scenarios": (
@@ -110,7 +152,8 @@ SETS = {
 
 
 def dropped_from(name):
-    if name == "all":
+    if name == "all" or not any(s["kind"] == "matrix"
+                                for s in SETS[name]["scenarios"]):
         return {}
     kept = {(s["n"], s["concurrency"], s["latency"])
             for s in SETS[name]["scenarios"] if s["kind"] == "matrix"}
@@ -122,6 +165,12 @@ def label(spec):
     if spec["kind"] == "matrix":
         return (f"N={spec['n']} C={spec['concurrency']} "
                 f"L={spec['latency']}")
+    if spec["kind"] == "order":
+        groups = spec["groups"]
+        return (f"order N={spec['n']} C={spec['concurrency']} "
+                f"L={spec['latency']} groups="
+                + (f"{groups}x{spec['n'] // groups}" if groups else "none")
+                + ("" if spec["check_capacity"] else " capacity=off"))
     if spec["kind"] == "rack":
         return (f"rack {spec['hosts']}x{spec['n']} "
                 f"C={spec['concurrency']} L={spec['latency']}")
@@ -137,6 +186,8 @@ def run(spec, lab, peer, echo):
         return _run_matrix(spec, lab, echo)
     if spec["kind"] == "rack":
         return _run_rack(spec, lab, echo)
+    if spec["kind"] == "order":
+        return _run_order(spec, lab, echo)
     return _run_side_by_side(spec, lab, peer, echo)
 
 
@@ -175,6 +226,91 @@ def _run_rack(spec, lab, echo):
                                             * spec["concurrency"])
     return {"spec": spec, "ideal_s": best, "runs": runs,
             "summary": summary}
+
+
+def order_ideal(spec):
+    """Group after group, each ceil(n_g/C) * L: the ideal of the
+    ordering itself."""
+    sizes = {}
+    for i in range(spec["n"]):
+        k = i % spec["groups"] if spec["groups"] else 0
+        sizes[k] = sizes.get(k, 0) + 1
+    return sum(ideal(size, spec["concurrency"], spec["latency"])
+               for size in sizes.values())
+
+
+def _order_extra(group_of):
+    def extra(sim, server_ids, t0, executions):
+        figures = {"groups": analysis.by_group(sim, group_of, t0),
+                   "placement_calls": sum(
+                       1 for c in sim.cloud.calls.calls()
+                       if c.operation.startswith("placement."))}
+        output = executions[0].output if executions else None
+        if isinstance(output, str):
+            output = json.loads(output)
+        capacity = (output or {}).get("capacity") or {}
+        figures["capacity_checked"] = capacity.get("checked")
+        figures["capacity_note"] = capacity.get("note")
+        return figures
+    return extra
+
+
+def _run_order(spec, lab, echo):
+    config = order_topology(spec)
+    servers = config["hosts"][0]["servers"]
+    group_of = {s["id"]: s["metadata"].get(GROUP_KEY, "(none)")
+                for s in servers}
+    wf_input = dict(_wf_input(spec), restart_groups=group_names(spec),
+                    check_capacity=spec["check_capacity"])
+    runs = []
+    for r in range(spec["repeats"]):
+        result = trials.instance_ha(lab, config, ["compute1"], wf_input,
+                                    extra=_order_extra(group_of))
+        echo(f"  run {r + 1}: {result['total_s']} s "
+             f"({result['states'][0]}, {result['vms_moved']} moved); "
+             + ", ".join(f"{g} last at {m['last_recovered_s']} s"
+                         for g, m in result["groups"].items()))
+        runs.append(result)
+    best = order_ideal(spec)
+    summary = summarise(runs, best, spec["n"])
+    summary.update(summarise_order(runs))
+    return {"spec": spec, "ideal_s": best, "runs": runs,
+            "summary": summary}
+
+
+def summarise_order(runs):
+    """Per group, medians and min/max over the runs; the step from the
+    listing to the first lock (the capacity estimate lies between)."""
+    def spread(values):
+        values = [v for v in values if v is not None]
+        if not values:
+            return {"median": None, "min": None, "max": None}
+        return {"median": round(statistics.median(values), 3),
+                "min": min(values), "max": max(values)}
+
+    groups = {}
+    for name in runs[0]["groups"]:
+        groups[name] = {
+            "vms": runs[0]["groups"][name]["vms"],
+            "recovered_min": min(r["groups"][name]["recovered"]
+                                 for r in runs),
+            "last_recovered_s": spread(
+                [r["groups"][name]["last_recovered_s"] for r in runs]),
+            "first_evacuate_s": spread(
+                [r["groups"][name]["first_evacuate_s"] for r in runs]),
+        }
+    lock = [r["milestones_s"]["first_lock"] - r["milestones_s"][
+        "list_servers"] for r in runs
+        if r["milestones_s"]["first_lock"] is not None
+        and r["milestones_s"]["list_servers"] is not None]
+    return {
+        "groups": groups,
+        "list_to_first_lock_s": spread([round(v, 3) for v in lock]),
+        "placement_calls": statistics.median(r["placement_calls"]
+                                             for r in runs),
+        "capacity_checked": sorted({str(r["capacity_checked"])
+                                    for r in runs}),
+    }
 
 
 def _run_side_by_side(spec, lab, peer, echo):

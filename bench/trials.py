@@ -18,12 +18,15 @@ def _failed_servers(sim, hosts):
     return [s.id for h in hosts for s in sim.cloud.servers_on(h)]
 
 
-def instance_ha(lab, config, hosts, wf_input, poll=0.1, timeout=3600):
+def instance_ha(lab, config, hosts, wf_input, poll=0.1, timeout=3600,
+                extra=None):
     """Recover ``hosts`` at once: one host_evacuate execution each, all
     created back to back (as the agents of a rack would), followed until
     every one has finished.  t0 is the start of the first POST
     /v2/executions; a recovery's end is the first poll that sees it
-    finished (poll interval ``poll``)."""
+    finished (poll interval ``poll``).  ``extra(sim, server_ids, t0,
+    executions)``: more figures of the trial (a dict), read before the
+    simulated cloud stops."""
     sim = lab_module.start_cloud(config)
     try:
         lab.use_cloud(sim)
@@ -80,6 +83,9 @@ def instance_ha(lab, config, hosts, wf_input, poll=0.1, timeout=3600):
         }
         result.update(lab.details(before, after))
         result.update(analysis.analyse(sim, server_ids, t0))
+        if extra is not None:
+            result.update(extra(sim, server_ids, t0,
+                                list(executions.values())))
         return result
     finally:
         sim.stop()
