@@ -154,9 +154,10 @@ def test_tagged_policy_moves_tagged_vms_only(nova_cloud, realnova_mistral):
 
 
 def test_no_valid_host_then_capacity_back(nova_cloud, realnova_mistral):
-    """NoValidHost leaves the VMs in error on the failed host; the run
-    reports each failed and keeps it under its lock.  With capacity back
-    the next run recovers every VM to its state before the failure."""
+    """NoValidHost (the capacity estimate off) leaves the VMs in error on
+    the failed host; the run reports each failed and keeps it under its
+    lock.  With capacity back the next run recovers every VM to its state
+    before the failure."""
     nova = nova_cloud
     states = ("active", "stopped", "resized_stopped")
     ids = {s: nova.create_server("compute1", s)["id"] for s in states}
@@ -168,7 +169,8 @@ def test_no_valid_host_then_capacity_back(nova_cloud, realnova_mistral):
                   {"status": "disabled", "disabled_reason": "full"},
                   microversion="2.53")
     try:
-        execution, output = evacuate_host(realnova_mistral)
+        execution, output = evacuate_host(realnova_mistral,
+                                          check_capacity=False)
     finally:
         for host in others:
             service = nova.service(host)
@@ -193,6 +195,69 @@ def test_no_valid_host_then_capacity_back(nova_cloud, realnova_mistral):
     assert_moved(nova, ids["active"], "ACTIVE", "active")
     assert_moved(nova, ids["stopped"], "SHUTOFF", "stopped")
     assert_moved(nova, ids["resized_stopped"], "SHUTOFF", "stopped")
+
+
+def disable_all_but(nova, keep):
+    """Every compute host but compute1 and ``keep`` disabled; the hosts
+    disabled (to enable again)."""
+    others = [h["host"] for h in nova.hosts()
+              if h["host"] not in ("compute1", keep)]
+    for host in others:
+        service = nova.service(host)
+        nova.nova("PUT", f"/os-services/{service['id']}",
+                  {"status": "disabled", "disabled_reason": "full"},
+                  microversion="2.53")
+    return others
+
+
+def enable(nova, hosts):
+    for host in hosts:
+        service = nova.service(host)
+        nova.nova("PUT", f"/os-services/{service['id']}",
+                  {"status": "enabled"}, microversion="2.53")
+
+
+def test_priority_order_and_capacity_on_real_placement(nova_cloud,
+                                                       realnova_mistral):
+    """One host left to take the VMs, with room in placement for two
+    2048 MB VMs (7680 MB, 2048 taken): the estimate from real placement
+    places those of priority 9 and 5; the third is reported failed and
+    never sent to Nova.  One at a time, the evacuations reach Nova in
+    priority order (its migration records)."""
+    nova = nova_cloud
+    priority = "instance_ha:priority"
+    nova.create_server("compute2", name="filler", flavor="m1.small")
+    ids = {}
+    for name, level in (("low", "0"), ("top", "9"), ("mid", "5")):
+        ids[name] = nova.create_server("compute1", name=name,
+                                       flavor="m1.small",
+                                       metadata={priority: level})["id"]
+    fail_host(nova)
+    disabled = disable_all_but(nova, "compute2")
+    since = last_seq(nova)
+    try:
+        execution, output = evacuate_host(realnova_mistral, concurrency=1)
+    finally:
+        enable(nova, disabled)
+    assert execution.state == "ERROR"
+    records = {r["name"]: r for r in output["servers"]}
+    assert (records["top"]["outcome"], records["mid"]["outcome"],
+            records["low"]["outcome"]) == ("moved", "moved", "failed")
+    assert records["low"]["reason"].startswith("not evacuated: needs ")
+    assert output["capacity"]["checked"] is True
+    assert [h["host"] for h in output["capacity"]["hosts"]] == ["compute2"]
+    assert_moved(nova, ids["top"], "ACTIVE", "active")
+    assert_moved(nova, ids["mid"], "ACTIVE", "active")
+    low = nova.server(ids["low"])
+    assert (host_of(low), low["status"], low["locked"]) == \
+        ("compute1", "ACTIVE", False), low
+    assert evacuations(nova, ids["low"]) == []
+    # Nova numbers its migrations as it creates them.
+    assert evacuations(nova, ids["top"])[-1]["id"] < \
+        evacuations(nova, ids["mid"])[-1]["id"]
+    # No request at all names the VM that did not fit, but the reads.
+    assert not [r for r in mutations(nova, since)
+                if ids["low"] in r["path"]]
 
 
 def test_an_unknown_host_is_refused_and_nothing_changes(
