@@ -14,6 +14,7 @@ import json
 HOST_WORKFLOW = "instance_ha.host_evacuate"
 FENCING_TASK = "confirm_fencing"
 LIST_TASK = "list_servers_on_host"
+CAPACITY_TASK = "estimate_capacity"
 BATCH_TASK = "evacuate_servers"
 PAGE = 500
 
@@ -70,9 +71,15 @@ def read(client, execution_id):
                for r in output["servers"]]
         return Recovery(root.id, host, root.state, root.state_info, vms,
                         (output.get("fencing") or {}).get("summary"))
-    planned, fencing, batch_tasks = _from_tasks(client, root.id)
+    planned, fencing, batch_tasks, no_room = _from_tasks(client, root.id)
     vms = {s["id"]: VMProgress(s["id"], s.get("name"), "pending")
            for s in planned}
+    for record in no_room:  # failed by the capacity estimate, untouched
+        vm = vms.setdefault(record.get("id"), VMProgress(
+            record.get("id"), record.get("name"), "failed"))
+        vm.outcome, vm.host, vm.vm_state, vm.reason = (
+            "failed", record.get("host"), record.get("vm_state"),
+            record.get("reason"))
     for batch in _batches(client, batch_tasks):
         if batch.state == "SUCCESS":
             for record in _json(batch.output).get("result", {}).get(
@@ -103,9 +110,10 @@ def read(client, execution_id):
 
 def _from_tasks(client, execution_id):
     """(the VMs the listing planned to evacuate, confirm_fencing's
-    summary, the ids of the passes' tasks, oldest first), from one read
-    of the run's tasks."""
-    planned, fencing, batch_tasks = [], None, []
+    summary, the ids of the passes' tasks, oldest first, the records of
+    the VMs the capacity estimate found no room for), from one read of
+    the run's tasks."""
+    planned, fencing, batch_tasks, no_room = [], None, [], []
     for task in sorted(client.tasks.list(execution_id),
                        key=lambda t: (t.created_at or "", t.id)):
         if task.name == BATCH_TASK:
@@ -117,7 +125,9 @@ def _from_tasks(client, execution_id):
         elif task.name == FENCING_TASK:
             fencing = (_json(task.published).get("fenced") or {}).get(
                 "summary")
-    return planned, fencing, batch_tasks
+        elif task.name == CAPACITY_TASK:
+            no_room = _json(task.published).get("results") or []
+    return planned, fencing, batch_tasks, no_room
 
 
 def _batches(client, task_ids):

@@ -428,6 +428,36 @@ def test_capacity_estimate_moves_the_important_vms_and_leaves_the_rest(
     assert f"{left.id} (not evacuated: " in execution.state_info
 
 
+def test_status_shows_a_vm_without_room_as_failed_while_the_run_goes_on(
+        cloud):
+    from actions_support import gate_evacuations
+
+    from instance_ha import recovery_status
+
+    sim = cloud(servers=[{"name": "held"}, {"name": "spare"}],
+                hosts=2, other_hosts={"memory_mb": 2048})
+    cloud.sim = sim
+    (gate,) = gate_evacuations(sim.cloud, "spawn")
+    sim.cloud.kill_host("compute1")
+    execution = cloud.client.executions.create(
+        "instance_ha.host_evacuate", workflow_input={
+            "search_opts": {"host": "compute1"}, "poll_interval": 0.2},
+        description="functional test")
+    deadline = time.monotonic() + 60
+    while not sim.cloud.calls.accepted_evacuations():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    recovery = recovery_status.read(cloud.client, execution.id)
+    gate.set()
+    outcomes = {vm.name: vm.outcome for vm in recovery.vms}
+    (evacuated,) = sim.cloud.calls.accepted_evacuations()
+    moving = sim.cloud.servers[evacuated].name
+    (left,) = {"held", "spare"} - {moving}
+    assert outcomes == {moving: "running", left: "failed"}, outcomes
+    execution, output = run(cloud.client, None, None, execution=execution)
+    assert output["counts"]["moved"] == 1
+
+
 def test_capacity_not_checked_holds_nothing_back(cloud):
     """check_capacity false: every VM goes to Nova, which finds no room
     for the third; the output says the estimate was not made."""
