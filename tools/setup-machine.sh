@@ -32,6 +32,11 @@ case ",$EXTRAS," in
     APT_PACKAGES+=(libvirt-daemon-system libvirt-daemon-driver-qemu
                    libvirt-clients qemu-system-x86 libvirt-dev pkg-config) ;;
 esac
+# The dashboard tier's browser: headless Chromium and its WebDriver
+# (tests/dashboard/browser.py drives them with Selenium).
+case ",$EXTRAS," in
+  *,test,*) APT_PACKAGES+=(chromium chromium-driver) ;;
+esac
 
 quietly() {
   # quietly WHAT COMMAND...: run COMMAND, its output kept in $LOG and
