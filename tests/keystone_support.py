@@ -72,6 +72,12 @@ key_repository = {keys}/credential
 [cache]
 enabled = false
 
+[identity]
+# The fewest bcrypt rounds: a token costs ms, not a second of CPU (with
+# a short [token] expiration keystoneauth authenticates again before
+# nearly every request: it renews a token with less than 120 s left).
+password_hash_rounds = 4
+
 [oslo_policy]
 enforce_new_defaults = true
 enforce_scope = true
@@ -342,6 +348,21 @@ class Keystone(server_process.Child):
                 f"region_name = {REGION}\n"
                 f"memcached_servers =\n"
                 f"service_token_roles_required = true\n")
+
+
+# Variables that hand a process OpenStack credentials.
+CREDENTIAL_VARIABLES = ("OS_", "INSTANCE_HA_CLOUD")
+
+
+def without_credentials(home):
+    """This process's environment without any credential: no OS_*, no
+    INSTANCE_HA_CLOUD, HOME and XDG_CONFIG_HOME in ``home``, an empty
+    directory (no ~/.config/openstack/clouds.yaml)."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(CREDENTIAL_VARIABLES)}
+    env["HOME"] = str(home)
+    env["XDG_CONFIG_HOME"] = os.path.join(str(home), ".config")
+    return env
 
 
 def _user_and_group():

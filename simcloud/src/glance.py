@@ -18,7 +18,9 @@ def handle(cloud, request):
             "id": "v2.16", "status": "CURRENT",
             "links": [{"rel": "self",
                        "href": f"{request.base_url}{PREFIX}/v2/"}]}]})
-    context = cloud.identity.validate(request.headers.get("X-Auth-Token"))
+    context = cloud.identity.validate(
+        request.headers.get("X-Auth-Token"),
+        request.headers.get("X-Service-Token"))
     if context is None:
         return Response(401, "401 Unauthorized\n\nThis server could not "
                              "verify that you are authorized to access the "

@@ -178,8 +178,10 @@ class Identity:
                           int(issued), datetime.timezone.utc).replace(
                               tzinfo=None))
 
-    def validate(self, token_id):
-        """The Context of a valid token, else None."""
+    def validate(self, token_id, service_token=None):
+        """The Context of a valid token, else None.  (``service_token``,
+        the request's X-Service-Token: for external_keystone; ignored
+        here.)"""
         token = self.lookup(token_id)
         return None if token is None else token.context
 

@@ -818,7 +818,9 @@ def route(cloud, request):
     server_id = params.get("server_id")
     if operation is None:
         operation = _action_name(request)
-    context = cloud.identity.validate(request.headers.get("X-Auth-Token"))
+    context = cloud.identity.validate(
+        request.headers.get("X-Auth-Token"),
+        request.headers.get("X-Service-Token"))
     if context is None:
         return Routed(operation, server_id, None,
                       lambda: _unauthorized(request))

@@ -93,7 +93,9 @@ def handle(cloud, request):
             "min_version": _version_string(MIN_VERSION),
             "status": "CURRENT", "links": [{"rel": "self", "href": ""}]}]},
             _headers(MIN_VERSION, request_id))
-    context = cloud.identity.validate(request.headers.get("X-Auth-Token"))
+    context = cloud.identity.validate(
+        request.headers.get("X-Auth-Token"),
+        request.headers.get("X-Service-Token"))
     if context is None:
         return Response(401, dict(_UNAUTHORIZED),
                         [("x-openstack-request-id", request_id)])
