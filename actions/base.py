@@ -60,3 +60,33 @@ def require_number(name, value, minimum=0):
             f"bad input: {name} must be a number >= {minimum}, not "
             f"{value!r}")
     return value
+
+
+def require_server_list(servers, shape):
+    """A list of dicts, each with its string ``id``; ``shape`` says what
+    the entries are, for the message."""
+    if not isinstance(servers, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("id"), str)
+            for s in servers):
+        raise nova_client.NovaError(
+            f"bad input: servers must be a list of {shape}")
+    return servers
+
+
+def require_targets(targets, source_host):
+    """Hosts to evacuate to, in order: names and/or nulls (Nova's
+    scheduler), never the source host."""
+    if not isinstance(targets, list) or not all(
+            t is None or (isinstance(t, str) and t.strip())
+            for t in targets):
+        raise nova_client.NovaError(
+            "bad input: targets must be a list of host names or nulls")
+    if source_host in targets:
+        raise nova_client.NovaError(
+            "bad input: a target is the source host")
+    return targets
+
+
+def host_subject(host):
+    """An action's (server, host) for its error record."""
+    return None, host if isinstance(host, str) else None

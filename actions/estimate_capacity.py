@@ -47,17 +47,12 @@ class EstimateCapacity(base.NovaAction):
         self.check_capacity = check_capacity
 
     def _subject(self):
-        return None, self.source_host if isinstance(self.source_host,
-                                                    str) else None
+        return base.host_subject(self.source_host)
 
     def check(self):
         base.require_text("source_host", self.source_host)
-        if not isinstance(self.servers, list) or not all(
-                isinstance(s, dict) and isinstance(s.get("id"), str)
-                for s in self.servers):
-            raise nova_client.NovaError(
-                "bad input: servers must be a list of {id, name, priority, "
-                "resources}")
+        base.require_server_list(self.servers,
+                                 "{id, name, priority, resources}")
         for server in self.servers:
             resources = server.get("resources")
             if resources is None:
@@ -70,14 +65,7 @@ class EstimateCapacity(base.NovaAction):
                     f"bad input: server {server['id']} resources must map "
                     "resource classes to integers >= 0, not "
                     f"{resources!r}")
-        if not isinstance(self.targets, list) or not all(
-                t is None or (isinstance(t, str) and t.strip())
-                for t in self.targets):
-            raise nova_client.NovaError(
-                "bad input: targets must be a list of host names or nulls")
-        if self.source_host in self.targets:
-            raise nova_client.NovaError(
-                "bad input: a target is the source host")
+        base.require_targets(self.targets, self.source_host)
         if not isinstance(self.check_capacity, bool):
             raise nova_client.NovaError(
                 "bad input: check_capacity must be true or false")

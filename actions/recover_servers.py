@@ -177,27 +177,15 @@ class RecoverServers(base.NovaAction):
         self.report_within = report_within
 
     def _subject(self):
-        return None, self.source_host if isinstance(self.source_host,
-                                                    str) else None
+        return base.host_subject(self.source_host)
 
     def check(self):
         base.require_text("source_host", self.source_host)
         problem = workflow_inputs.fencing(self.fencing)
         if problem:
             raise nova_client.NovaError(f"bad input: fencing {problem}")
-        if not isinstance(self.servers, list) or not all(
-                isinstance(s, dict) and isinstance(s.get("id"), str)
-                for s in self.servers):
-            raise nova_client.NovaError(
-                "bad input: servers must be a list of host_servers entries")
-        if not isinstance(self.targets, list) or not all(
-                t is None or (isinstance(t, str) and t.strip())
-                for t in self.targets):
-            raise nova_client.NovaError(
-                "bad input: targets must be a list of host names or nulls")
-        if self.source_host in self.targets:
-            raise nova_client.NovaError(
-                "bad input: a target is the source host")
+        base.require_server_list(self.servers, "host_servers entries")
+        base.require_targets(self.targets, self.source_host)
         if self.on_shared_storage not in (None, True, False):
             raise nova_client.NovaError(
                 "bad input: on_shared_storage must be true, false or null")

@@ -104,20 +104,18 @@ def host_search(value):
     return None
 
 
-def host_names(value):
-    if not isinstance(value, list) or not all(_text(v) for v in value):
-        return "must be a list of host names"
-    if len(set(value)) != len(value):
-        return "names a host twice"
-    return None
+def distinct_names(kind):
+    def check(value):
+        if not isinstance(value, list) or not all(_text(v) for v in value):
+            return f"must be a list of {kind} names"
+        if len(set(value)) != len(value):
+            return f"names a {kind} twice"
+        return None
+    return check
 
 
-def group_names(value):
-    if not isinstance(value, list) or not all(_text(v) for v in value):
-        return "must be a list of restart group names"
-    if len(set(value)) != len(value):
-        return "names a group twice"
-    return None
+host_names = distinct_names("host")
+group_names = distinct_names("restart group")
 
 
 def policy(value):

@@ -223,7 +223,7 @@ def test_stop_and_probe_work_without_python(installed, rsctmp, tmp_path):
     ({"OCF_RESKEY_policy": '{"evacuate": "some"}'}, 6, "policy evacuate"),
     ({"OCF_RESKEY_concurrency": "0"}, 6, "concurrency must be an integer"),
     ({"OCF_RESKEY_restart_groups": "db app db"}, 6,
-     "restart_groups names a group twice"),
+     "restart_groups names a restart group twice"),
     ({"OCF_RESKEY_workflow": "instance_ha.host_evacuation"}, 6,
      "workflow='instance_ha.host_evacuation' is not a workflow of the "
      "instance-ha pack (instance_ha.host_evacuate, "),

@@ -58,7 +58,8 @@ def test_the_defaults_are_valid():
                              "group names"),
     ("restart_groups", ["db", ""], "restart_groups must be a list of "
                                    "restart group names"),
-    ("restart_groups", ["db", "db"], "restart_groups names a group twice"),
+    ("restart_groups", ["db", "db"], "restart_groups names a restart "
+                                     "group twice"),
     ("reserved_hosts_aggregate", "", "reserved_hosts_aggregate must be "
                                      "null or a non-empty string"),
     ("policy", {"evacuate": "some"}, "policy evacuate must be one of all, "
