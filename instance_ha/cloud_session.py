@@ -7,7 +7,15 @@ Credentials come, in this order, from:
    as it is against the endpoints of its service catalog, as mistral-extra's
    OpenStack actions do (keystoneauth ``token_endpoint.Token``).  The token
    is not exchanged for a new one: it is already scoped to the caller's
-   project, and a trust-scoped token may not be rescoped;
+   project, and a trust-scoped token may not be rescoped.  Mistral renews
+   nothing: every action of the execution carries the token of the request
+   that started it, also once it has expired.  So when the action runs in
+   a Mistral process with Keystone auth (``[pecan] auth_enable``, and
+   ``[keystone_authtoken] auth_type`` set: Mistral's own service user),
+   each request also carries a service token of that user
+   (``X-Service-Token``, keystoneauth ``ServiceTokenAuthWrapper``): a
+   service behind keystonemiddleware then accepts the expired user token
+   within Keystone's ``[token] allow_expired_window`` (doc/keystone.rst);
 2. a named cloud of clouds.yaml: ``INSTANCE_HA_CLOUD``, else ``OS_CLOUD``
    (the file: openstacksdk's search path, or ``OS_CLIENT_CONFIG_FILE``);
 3. ``OS_*`` variables.
@@ -31,6 +39,7 @@ import collections
 import hashlib
 import json
 import os
+import sys
 import threading
 
 from keystoneauth1 import session as ks_session
@@ -136,12 +145,49 @@ def _from_security_context(security, timeout):
             catalog, "identity", interface, region)
         auth = token_endpoint.Token(endpoint=identity,
                                     token=security.auth_token)
+        service = _mistral_service_auth()
+        if service is not None:
+            from keystoneauth1 import service_token
+
+            auth = service_token.ServiceTokenAuthWrapper(
+                user_auth=auth, service_auth=service)
         session = ks_session.Session(auth=auth, verify=verify,
                                      timeout=timeout)
         return Cloud(session, "mistral-context", interface, region,
                      catalog)
 
     return _cached(key, build)
+
+
+_service_auth = []
+
+
+def _mistral_service_auth():
+    """The auth plugin of Mistral's service user (``[keystone_authtoken]``
+    of this Mistral process, loaded as Mistral loads it for its trusts),
+    one per process; None outside Mistral or with Mistral's auth off."""
+    if "mistral" not in sys.modules:
+        return None
+    with _cache_lock:
+        if _service_auth:
+            return _service_auth[0]
+    from keystoneauth1 import loading
+    from oslo_config import cfg
+
+    conf = cfg.CONF
+    try:
+        enabled = conf.pecan.auth_enable
+        loading.register_auth_conf_options(conf, "keystone_authtoken")
+        auth_type = conf.keystone_authtoken.auth_type
+    except (cfg.Error, AttributeError):
+        return None
+    if not enabled or not auth_type:
+        return None
+    auth = loading.load_auth_from_conf_options(conf, "keystone_authtoken")
+    with _cache_lock:
+        if not _service_auth:
+            _service_auth.append(auth)
+        return _service_auth[0]
 
 
 def _verify(security):

@@ -327,6 +327,35 @@ class Keystone(server_process.Child):
                 "region_name": REGION, "interface": "public",
                 "identity_api_version": 3}
 
+    def application_credential(self, user, seconds, name):
+        """A new application credential of ``user`` on its project that
+        expires in ``seconds``: (id, secret).  Keystone caps every token
+        made from it at that time, whatever ``[token] expiration``."""
+        import datetime
+
+        expires = (datetime.datetime.now(datetime.timezone.utc)
+                   + datetime.timedelta(seconds=seconds))
+        request = urllib.request.Request(
+            f"{self.url}/users/{self.users[user]}/application_credentials",
+            method="POST", data=json.dumps({"application_credential": {
+                "name": name,
+                "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S")}})
+            .encode())
+        request.add_header("Content-Type", "application/json")
+        request.add_header("X-Auth-Token", self.token(user))
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            created = json.loads(answer.read())["application_credential"]
+        return created["id"], created["secret"]
+
+    def app_credential_entry(self, credential_id, secret):
+        """The clouds.yaml entry of an application credential."""
+        return {"auth_type": "v3applicationcredential",
+                "auth": {"auth_url": self.url,
+                         "application_credential_id": credential_id,
+                         "application_credential_secret": secret},
+                "region_name": REGION, "interface": "public",
+                "identity_api_version": 3}
+
     def clouds_yaml(self, path, *users):
         """A clouds.yaml (mode 0600) with a cloud ``keystone-<user>`` for
         each user."""

@@ -94,10 +94,10 @@ class AuthMistral:
         self.sim.cloud.kill_host(host)
         self.pacemaker.show(node=host)
 
-    def run(self, client, workflow, wf_input, timeout=240):
-        """Start a workflow as ``client``'s user and follow it to its end:
-        (execution, decoded output)."""
-        execution = client.executions.create(
+    def run(self, client, workflow, wf_input, timeout=240, execution=None):
+        """Start a workflow as ``client``'s user (or follow ``execution``)
+        to its end: (execution, decoded output)."""
+        execution = execution or client.executions.create(
             workflow, workflow_input=wf_input, description="keystone test")
         deadline = time.monotonic() + timeout
         while execution.state in ("IDLE", "RUNNING", "PAUSED"):
