@@ -41,6 +41,21 @@ def test_status_through_keystone(auth_mistral):
     assert "Traceback" not in done.stderr
 
 
+def test_install_through_keystone_changes_nothing_and_verifies(
+        auth_mistral):
+    """The admin registered the pack at the fixture: a second install
+    through the catalog leaves every workflow unchanged, and the smoke
+    workflow runs on the executor with the request's context."""
+    done = instance_ha("install", "--verify", "--os-cloud", "keystone-admin",
+                       "--clouds-yaml", str(auth_mistral.clouds_yaml))
+    assert done.returncode == 0, done.stderr
+    outcomes = [line for line in done.stdout.splitlines()
+                if not line.startswith(("instance_ha.smoke", "Warn"))]
+    assert outcomes and all(line.endswith(": unchanged")
+                            for line in outcomes), done.stdout
+    assert ": SUCCESS (execution " in done.stdout
+
+
 def test_status_with_a_wrong_password_is_one_clear_line(auth_mistral,
                                                         tmp_path):
     keystone = auth_mistral.keystone
