@@ -1,5 +1,6 @@
-"""``python -m bench [--quick | --all | --scale | --order] [--only TEXT] [--repeats N]
-[--name NAME] [--no-masakari] [--worktree] [--distributed]``: run a set,
+"""``python -m bench [--quick | --all | --scale | --order] [--only TEXT]
+[--repeats N] [--name NAME] [--no-masakari] [--worktree]
+[--distributed]``: run a set,
 print the tables, write the JSON to
 bench/results/<UTC date-time>-<name>.json.
 
