@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup-machine.sh test
 .venv/bin/python -m pip install -q 'tox>=4,<5' 2>&1 | grep -v '^WARNING: Location' || true
-exec .venv/bin/tox -e "${TOX_ENVS:-pep8,py3,functional,realnova,keystone,e2e,chaos}" "$@"
+exec .venv/bin/tox -e "${TOX_ENVS:-pep8,py3,functional,realnova,keystone,dashboard,e2e,chaos}" "$@"

@@ -9,6 +9,7 @@ stopped by their PIDs (driver.quit, then the driver service's process).
 """
 
 import os
+import time
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -45,7 +46,10 @@ def start(workdir):
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
+    # Warnings only: at its default level chromedriver logs every
+    # command's parameters, the text typed into a password field too.
     service = Service(executable_path=CHROMEDRIVER,
+                      service_args=["--log-level=WARNING"],
                       log_output=os.path.join(str(workdir),
                                               "chromedriver.log"))
     driver = webdriver.Chrome(options=options, service=service)
@@ -62,3 +66,51 @@ def stop(driver):
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+
+
+class Dashboard:
+    """Horizon in the browser: pages by path, waits, screenshots."""
+
+    def __init__(self, driver, url):
+        self.driver = driver
+        self.url = url
+
+    def open(self, path):
+        self.driver.get(self.url + path)
+        return self
+
+    def wait_for(self, predicate, what, timeout=60.0):
+        """predicate()'s first true value (errors of a page still being
+        built count as false); AssertionError after ``timeout``."""
+        from selenium.common import exceptions
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                value = predicate()
+            except (exceptions.NoSuchElementException,
+                    exceptions.StaleElementReferenceException):
+                value = None
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for {what} on "
+                    f"{self.driver.current_url}: {self.text()[:2000]}")
+            time.sleep(0.2)
+
+    def text(self):
+        """The visible text of the page."""
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def screenshot(self, path, full_page=True):
+        """A PNG of the page at ``path`` (the whole page's height when
+        ``full_page``)."""
+        if full_page:
+            height = self.driver.execute_script(
+                "return document.documentElement.scrollHeight")
+            self.driver.set_window_size(1280, max(900, min(height, 4000)))
+        self.driver.save_screenshot(str(path))
+        return path

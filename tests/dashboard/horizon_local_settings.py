@@ -18,6 +18,9 @@ OPENSTACK_KEYSTONE_URL = os.environ.get('HORIZON_KEYSTONE_URL',
                                         'http://127.0.0.1:5000/v3')
 OPENSTACK_KEYSTONE_DEFAULT_ROLE = 'member'
 OPENSTACK_SSL_NO_VERIFY = True
+# After the login: Mistral's executions, not the project overview (which
+# asks Nova for limits and usage the simulated cloud does not serve).
+LOGIN_REDIRECT_URL = '/mistral/executions/'
 
 # No memcached: sessions in files under the test's state directory, a
 # per-process cache.
