@@ -241,11 +241,11 @@ class RecoverServers(base.NovaAction):
         return {"servers": records, "fencing": fenced, "refused": None}
 
     def _untouched(self, entry, reason):
-        return {"id": entry["id"], "name": entry.get("name"),
+        return {"name": entry.get("name"), "outcome": "failed",
+                "host": self.source_host, "vm_state": entry.get("vm_state"),
+                "reason": reason, "id": entry["id"],
                 "priority": entry.get("priority", 0),
                 "group": entry.get("group"),
-                "outcome": "failed", "host": self.source_host,
-                "vm_state": entry.get("vm_state"), "reason": reason,
                 "left_locked": bool(entry.get("locked"))}
 
 
@@ -311,12 +311,12 @@ class ServerRecovery:
         self.server = None  # the last read of the server, if any
 
     def run(self):
-        record = {"id": self.id, "name": self.entry.get("name"),
-                  "priority": self.entry.get("priority", 0),
-                  "group": self.entry.get("group"),
-                  "outcome": "failed", "host": self.source,
+        # Read first in Mistral's views: the name and what happened.
+        record = {"name": self.entry.get("name"), "outcome": "failed",
+                  "host": self.source,
                   "vm_state": self.entry.get("vm_state"), "reason": None,
-                  "left_locked": False}
+                  "id": self.id, "priority": self.entry.get("priority", 0),
+                  "group": self.entry.get("group"), "left_locked": False}
         try:
             self._lock()
             host, vm_state = self._move()

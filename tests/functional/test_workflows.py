@@ -424,8 +424,10 @@ def test_capacity_estimate_moves_the_important_vms_and_leaves_the_rest(
     assert left.name == "low" and not left.locked
     capacity = output["capacity"]
     assert capacity["checked"] is True and capacity["no_room"] == 1
-    assert [h["host"] for h in capacity["hosts"]] == ["compute2"]
-    assert f"{left.id} (not evacuated: " in execution.state_info
+    assert capacity["hosts"] == ["compute2"]
+    assert execution.state_info.startswith(
+        f"host compute1: 1 VM(s) not recovered: low {left.id} (not "
+        "evacuated: ")
 
 
 def test_status_shows_a_vm_without_room_as_failed_while_the_run_goes_on(
@@ -498,6 +500,21 @@ def test_aggregate_failure_limit_refuses_before_any_change(cloud):
                                       ignore_max_failures=True)
     assert execution.state == "SUCCESS", execution.state_info
     assert output["failure_limits"] is None
+
+
+def test_state_info_is_one_line_naming_three_vms_then_how_many_more(cloud):
+    sim = cloud(servers=[{"name": f"huge{i}", "flavor": "m1.xlarge"}
+                         for i in range(4)],
+                hosts=2, other_hosts={"memory_mb": 8192})
+    cloud.sim = sim
+    execution, output = evacuate_host(cloud, check_capacity=False)
+    assert execution.state == "ERROR"
+    info = execution.state_info
+    assert "\n" not in info
+    assert info.startswith("host compute1: 4 VM(s) not recovered: huge")
+    assert info.endswith("; and 1 more")
+    assert info.count("No valid host") == 3
+    assert output["counts"]["failed"] == 4
 
 
 def test_nova_500_during_listing_is_retried(cloud):
