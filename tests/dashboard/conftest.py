@@ -11,9 +11,7 @@ A missing virtualenv (Horizon's, Keystone's) or browser fails every test
 with one line saying so; DASHBOARD_SKIP_MISSING=1 makes it a skip."""
 
 import importlib.util
-import json
 import os
-import time
 
 import browser
 import horizon_process
@@ -85,17 +83,7 @@ def recovery(auth_mistral):
         "instance_ha.host_evacuate",
         workflow_input={"search_opts": {"host": HOST}},
         description=f"evacuate {HOST} (manual: instance-ha evacuate)")
-    return _follow(client, execution)
-
-
-def _follow(client, execution, timeout=240):
-    deadline = time.monotonic() + timeout
-    while execution.state in ("IDLE", "RUNNING", "PAUSED"):
-        assert time.monotonic() < deadline, \
-            f"execution {execution.id} still {execution.state}"
-        time.sleep(0.5)
-        execution = client.executions.get(execution.id)
-    return execution, json.loads(execution.output or "{}")
+    return auth_mistral.run(client, None, None, execution=execution)
 
 
 @pytest.fixture(scope="session")
