@@ -15,6 +15,7 @@ from test_agent_monitor import AGENT_FIXTURES
 from test_agent_monitor import FENCED_AT
 from test_agent_monitor import Harness
 from test_agent_monitor import live
+from test_agent_monitor import utc  # noqa: F401 - the autouse fixture
 
 from instance_ha.agent import budget as budget_module
 from instance_ha.agent import handoff
@@ -29,17 +30,6 @@ REFUSAL = ("refusing to return rn1 to service: nova-compute on rn1 sent no "
            "heartbeat within 30 s (forced down, so Nova shows it down "
            "whatever it does; updated_at still 2026-11-21T06:19:40); "
            "nothing was changed")
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    import time
-
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture
