@@ -37,7 +37,8 @@ class EstimateCapacity(base.NovaAction):
     Returns {"checked", "note", "fit": [ids], "no_room": [{id, name,
     priority, reason}], "hosts": [{host, free, left}] (free: what
     placement showed; left: after the estimate's placements), "skipped":
-    [{host, reason}] (named or listed hosts that are no candidate)}."""
+    [{host, reason}] (named or listed hosts that are no candidate),
+    "targets" (the input, for host_evacuate's passes)}."""
 
     def __init__(self, servers, source_host, targets=None,
                  check_capacity=True):
@@ -85,7 +86,7 @@ class EstimateCapacity(base.NovaAction):
                 "no_room": no_room,
                 "hosts": [{"host": name, "free": free[name],
                            "left": left[name]} for name in hosts],
-                "skipped": skipped}
+                "skipped": skipped, "targets": self.targets}
 
     def _unchecked(self, why, quiet=False):
         note = f"capacity not checked: {why}"
@@ -93,7 +94,7 @@ class EstimateCapacity(base.NovaAction):
             "%s (source host %s)", note, self.source_host)
         return {"checked": False, "note": note,
                 "fit": [s["id"] for s in self.servers], "no_room": [],
-                "hosts": [], "skipped": []}
+                "hosts": [], "skipped": [], "targets": self.targets}
 
     # -- reading -----------------------------------------------------------
 

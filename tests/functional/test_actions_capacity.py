@@ -316,7 +316,7 @@ def test_no_placement_in_the_catalog_fails_open(make_cloud):
         "note": "capacity not checked: the service catalog has no "
                 "placement endpoint",
         "fit": [entries[0]["id"]], "no_room": [], "hosts": [],
-        "skipped": []}
+        "skipped": [], "targets": [None]}
 
 
 def test_nova_failing_fails_open(make_cloud):
