@@ -46,7 +46,8 @@ def connect(mistral_url=None, cloud=None, clouds_yaml=None,
 
     With ``mistral_url`` and no ``cloud``: no authentication.  Otherwise a
     keystoneauth session for ``cloud`` (or ``OS_CLOUD``, or ``OS_*``
-    variables), and ``mistral_url`` overrides the catalog's endpoint.
+    variables), and ``mistral_url`` overrides the catalog's endpoint; the
+    cloud's ``region_name`` goes with every request (``X-Region-Name``).
     """
     if mistral_url and not cloud:
         url = normalise_url(mistral_url)
@@ -55,7 +56,11 @@ def connect(mistral_url=None, cloud=None, clouds_yaml=None,
     session, region = keystone_session(cloud, clouds_yaml, timeout)
     url = (normalise_url(mistral_url) if mistral_url
            else catalog_endpoint(session, region))
-    return mistral_api.client(mistral_url=url, session=session)
+    # X-Region-Name: Mistral hands it to the actions (their security
+    # context's region_name), which then take Nova's endpoints of the
+    # cloud's region from the catalog, not the first region's.
+    return mistral_api.client(mistral_url=url, session=session,
+                              region_name=region.get_region_name())
 
 
 def keystone_session(cloud=None, clouds_yaml=None, timeout=DEFAULT_TIMEOUT):

@@ -242,15 +242,26 @@ class Keystone(server_process.Child):
                     expect=(204,))
 
     def add_service(self, service_type, name, url, interfaces=("public",
-                                                                 "internal")):
-        """A catalog entry: the service and its endpoints in RegionOne."""
-        service = self._create("services", {"service": {
-            "type": service_type, "name": name, "enabled": True}})
+                                                                 "internal"),
+                    region=REGION):
+        """A catalog entry: the service (made once per type and name) and
+        its endpoints in ``region``."""
+        _, body, _ = self.request(
+            "GET", f"/services?type={service_type}")
+        found = [s["id"] for s in body["services"] if s["name"] == name]
+        service = found[0] if found else self._create(
+            "services", {"service": {"type": service_type, "name": name,
+                                     "enabled": True}})
         for interface in interfaces:
             self._create("endpoints", {"endpoint": {
                 "service_id": service, "interface": interface,
-                "region_id": REGION, "url": url, "enabled": True}})
+                "region_id": region, "url": url, "enabled": True}})
         return service
+
+    def add_region(self, region):
+        """Another region of the catalog (RegionOne is bootstrap's)."""
+        self.request("POST", "/regions", {"region": {"id": region}},
+                     expect=(201,))
 
     def _find(self, kind, name):
         _, body, _ = self.request("GET", f"/{kind}?name={name}")
@@ -316,7 +327,7 @@ class Keystone(server_process.Child):
             project_name=USERS[user][0], user_domain_name=DOMAIN,
             project_domain_name=DOMAIN))
 
-    def cloud_entry(self, user, password=None):
+    def cloud_entry(self, user, password=None, region=REGION):
         """The clouds.yaml entry of ``user`` on its project."""
         return {"auth_type": "password",
                 "auth": {"auth_url": self.url, "username": user,
@@ -324,7 +335,7 @@ class Keystone(server_process.Child):
                          "project_name": USERS[user][0],
                          "user_domain_name": DOMAIN,
                          "project_domain_name": DOMAIN},
-                "region_name": REGION, "interface": "public",
+                "region_name": region, "interface": "public",
                 "identity_api_version": 3}
 
     def application_credential(self, user, seconds, name):
@@ -362,21 +373,23 @@ class Keystone(server_process.Child):
         return server_process.write_clouds_yaml(str(path), {"clouds": {
             f"keystone-{user}": self.cloud_entry(user) for user in users}})
 
+    def authtoken_options(self, user="mistral"):
+        """keystonemiddleware's [keystone_authtoken] options, as a dict,
+        for a service in front of which this Keystone checks tokens
+        (memcached off)."""
+        return {"www_authenticate_uri": self.url, "auth_url": self.url,
+                "auth_type": "password", "username": user,
+                "password": self.passwords[user],
+                "project_name": USERS[user][0], "user_domain_name": DOMAIN,
+                "project_domain_name": DOMAIN, "region_name": REGION,
+                "memcached_servers": "",
+                "service_token_roles_required": "true"}
+
     def authtoken_settings(self, user="mistral"):
-        """keystonemiddleware's [keystone_authtoken] for a service in
-        front of which this Keystone checks tokens (memcached off)."""
-        return (f"[keystone_authtoken]\n"
-                f"www_authenticate_uri = {self.url}\n"
-                f"auth_url = {self.url}\n"
-                f"auth_type = password\n"
-                f"username = {user}\n"
-                f"password = {self.passwords[user]}\n"
-                f"project_name = {USERS[user][0]}\n"
-                f"user_domain_name = {DOMAIN}\n"
-                f"project_domain_name = {DOMAIN}\n"
-                f"region_name = {REGION}\n"
-                f"memcached_servers =\n"
-                f"service_token_roles_required = true\n")
+        """authtoken_options as an ini section."""
+        return "[keystone_authtoken]\n" + "".join(
+            f"{key} = {value}\n".replace(" = \n", " =\n")
+            for key, value in self.authtoken_options(user).items())
 
 
 # Variables that hand a process OpenStack credentials.

@@ -12,7 +12,13 @@ application on a real TCP socket behind a small WSGI layer that
 
 * turns ``X-Auth-Token: admin:<project>`` / ``member:<project>`` (optionally
   ``:<user>``) into the headers Nova's stubbed Keystone context reads; no
-  token, or another one: 401.  The version documents need no token;
+  token, or another one: 401.  The version documents need no token.
+  With ``--keystone FILE`` instead: the tokens of a real Keystone only,
+  validated by keystonemiddleware's auth_token (FILE: its
+  ``[keystone_authtoken]`` settings as JSON), and Nova's own Keystone
+  context (``RequestContext.from_environ``: is_admin by the policy's
+  ``context_is_admin``) in place of the fixture's stub, so that Nova's
+  default policy decides on the token's roles as in production;
 * records each compute API request (method, path and query, status,
   requested microversion, project) in a bounded log;
 * serves the placement API of the cloud (the service Nova's scheduler
@@ -104,6 +110,11 @@ def parse_args(argv=None):
     parser.add_argument("--debug", action="store_true",
                         help="log Nova's DEBUG lines too")
     parser.add_argument("--request-log-size", type=int, default=20000)
+    parser.add_argument(
+        "--keystone", default=None, metavar="FILE",
+        help="a JSON object of keystonemiddleware [keystone_authtoken] "
+             "settings (auth_url, www_authenticate_uri, auth_type, "
+             "username, password, ...): take that Keystone's tokens only")
     args = parser.parse_args(argv)
     if args.computes.isdigit():
         args.computes = [f"compute{i}"
@@ -163,6 +174,62 @@ def build_cloud(args):
     for host in args.computes:
         case._start_compute(host=host)
     return case
+
+
+# -- a real Keystone in front ---------------------------------------------
+
+def read_keystone_settings(path):
+    """The --keystone file's settings (a JSON object of strings)."""
+    with open(path, encoding="utf-8") as f:
+        settings = json.load(f)
+    if not isinstance(settings, dict) or "auth_url" not in settings:
+        raise SystemExit(f"{path}: not a JSON object with auth_url")
+    return {str(k): str(v) for k, v in settings.items()}
+
+
+def use_nova_keystone_context():
+    """Undo OSAPIFixture's stub of NovaKeystoneContext._create_context:
+    Nova's own, which reads keystonemiddleware's headers (X-User-Id,
+    X-Project-Id, X-Roles, ...) and sets is_admin from the policy."""
+    from nova.api import auth as nova_auth
+    from nova import context as nova_context
+
+    def create_context(env, **kwargs):
+        return nova_context.RequestContext.from_environ(env, **kwargs)
+
+    nova_auth.NovaKeystoneContext._create_context = staticmethod(
+        create_context)
+
+
+class Identified:
+    """Inside auth_token: the validated user and project into the
+    request log; for placement (``as_placement_noauth``), the identity in
+    the form placement's noauth strategy reads (``user:project``, X-Roles
+    as auth_token set them)."""
+
+    def __init__(self, app, as_placement_noauth=False):
+        self.app = app
+        self.as_placement_noauth = as_placement_noauth
+
+    def __call__(self, environ, start_response):
+        entry = environ.get("realnova.log_entry")
+        if entry is not None:
+            entry["user"] = environ.get("HTTP_X_USER_NAME")
+            entry["project"] = environ.get("HTTP_X_PROJECT_NAME")
+        if self.as_placement_noauth:
+            environ["HTTP_X_AUTH_TOKEN"] = (
+                f"{environ.get('HTTP_X_USER_ID')}:"
+                f"{environ.get('HTTP_X_PROJECT_ID')}")
+        return self.app(environ, start_response)
+
+
+def keystone_protected(app, settings, as_placement_noauth=False):
+    """``app`` behind keystonemiddleware's auth_token with ``settings``."""
+    from keystonemiddleware import auth_token
+
+    return auth_token.AuthProtocol(
+        Identified(app, as_placement_noauth),
+        dict(settings, log_name="realnova"))
 
 
 # -- the WSGI layer --------------------------------------------------------
@@ -238,11 +305,19 @@ class Frontend:
                 "HTTP_X_TENANT_ID", "HTTP_X_ROLES", "HTTP_X_ROLE",
                 "HTTP_X_SERVICE_CATALOG", "HTTP_X_IDENTITY_STATUS")
 
-    def __init__(self, nova_app, control, requests, placement_app=None):
+    def __init__(self, nova_app, control, requests, placement_app=None,
+                 keystone=None):
         self.nova_app = nova_app
         self.control = control
         self.requests = requests
         self.placement_app = placement_app
+        # With a real Keystone: the same applications behind auth_token.
+        self.keystone_nova = self.keystone_placement = None
+        if keystone is not None:
+            self.keystone_nova = keystone_protected(nova_app, keystone)
+            if placement_app is not None:
+                self.keystone_placement = keystone_protected(
+                    placement_app, keystone, as_placement_noauth=True)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -261,6 +336,20 @@ class Frontend:
                  "project": None, "user": None, "status": None}
         for key in self.STRIPPED:
             environ.pop(key, None)
+
+        def recording_start_response(status, headers, exc_info=None):
+            entry["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        if self.keystone_nova is not None:
+            environ["realnova.log_entry"] = entry
+            try:
+                if path in VERSION_PATHS:
+                    return self.nova_app(environ, recording_start_response)
+                return self.keystone_nova(environ, recording_start_response)
+            finally:
+                entry["duration"] = round(time.monotonic() - started, 4)
+                self.requests.add(entry)
         identity = parse_token(environ.get("HTTP_X_AUTH_TOKEN"))
         if identity is not None:
             user, project, roles = identity
@@ -269,10 +358,6 @@ class Frontend:
             environ["HTTP_X_USER_ID"] = user
             environ["HTTP_X_AUTH_PROJECT_ID"] = project
             environ["HTTP_X_ROLES"] = roles
-
-        def recording_start_response(status, headers, exc_info=None):
-            entry["status"] = int(status.split()[0])
-            return start_response(status, headers, exc_info)
 
         try:
             if identity is None and path not in VERSION_PATHS:
@@ -301,7 +386,9 @@ class Frontend:
                  "project": None, "user": None, "status": None}
         started = time.monotonic()
         environ.pop("HTTP_X_ROLES", None)
-        identity = parse_token(environ.get("HTTP_X_AUTH_TOKEN"))
+        identity = None
+        if self.keystone_placement is None:
+            identity = parse_token(environ.get("HTTP_X_AUTH_TOKEN"))
         if identity is not None:
             entry["user"], entry["project"] = identity[0], identity[1]
             # placement's NoAuthMiddleware: user:project, roles from
@@ -317,6 +404,10 @@ class Frontend:
             return start_response(status, headers, exc_info)
 
         try:
+            if self.keystone_placement is not None:
+                environ["realnova.log_entry"] = entry
+                return self.keystone_placement(environ,
+                                               recording_start_response)
             return self.placement_app(environ, recording_start_response)
         finally:
             entry["duration"] = round(time.monotonic() - started, 4)
@@ -387,6 +478,8 @@ class Control:
         request.headers["X-Auth-User"] = user
         request.headers["X-User-Id"] = user
         request.headers["X-Auth-Project-Id"] = project
+        # Nova's own context (--keystone) reads these.
+        request.headers["X-Project-Id"] = project
         request.headers["X-Roles"] = roles
         request.headers["OpenStack-API-Version"] = f"compute {microversion}"
         request.headers["X-OpenStack-Nova-API-Version"] = microversion
@@ -936,7 +1029,11 @@ def main(argv=None):
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     base = f"http://{args.host}:{port}"
+    keystone = (read_keystone_settings(args.keystone) if args.keystone
+                else None)
     case = build_cloud(args)
+    if keystone is not None:
+        use_nova_keystone_context()
     sys.excepthook = hook
     # After setUp: Nova's StandardLogging fixture replaces root's handlers.
     setup_logging(args)
@@ -948,7 +1045,8 @@ def main(argv=None):
              ", ".join(case.computes))
     requests = RequestLog(args.request_log_size)
     control = Control(case, args, requests, base + NOVA_PREFIX)
-    frontend = Frontend(control.app, control, requests, placement_app(case))
+    frontend = Frontend(control.app, control, requests, placement_app(case),
+                        keystone=keystone)
     housekeeper = threading.Thread(target=bound_memory, args=(case, stopping),
                                    daemon=True)
     housekeeper.start()
@@ -957,6 +1055,7 @@ def main(argv=None):
              "control_url": base + CONTROL_PREFIX,
              "placement_url": base + PLACEMENT_PREFIX, "pid": os.getpid(),
              "port": port, "computes": list(case.computes),
+             "keystone": keystone["auth_url"] if keystone else None,
              "startup_seconds": round(time.monotonic() - started, 2)}
     LOG.info("ready: %s", json.dumps(ready))
     print(json.dumps(ready), flush=True)

@@ -13,7 +13,9 @@ client for its control API.
 
 The compute API is real Nova 34's, at ``compute_url``; a token
 ``admin:<project>`` is an admin of that project, ``member:<project>`` a
-member (see nova_server.parse_token).
+member (see nova_server.parse_token).  ``RealNova(workdir,
+keystone=options)`` takes a real Keystone's tokens instead
+(keystonemiddleware's options; tests/keystone/test_roles_on_real_nova.py).
 """
 
 import json
@@ -33,6 +35,8 @@ ADMIN_PROJECT = "admin"
 DEFAULT_PROJECT = "demo"
 CLOUD = "realnova"
 MEMBER_CLOUD = "realnova-member"
+# nova()'s and placement()'s default token: an admin's.
+AN_ADMIN = object()
 
 
 class Unavailable(RuntimeError):
@@ -71,8 +75,14 @@ class RealNova(server_process.Child):
     def __init__(self, workdir, computes=("compute1", "compute2",
                                           "compute3"),
                  driver="fake.MediumFakeDriver", service_down_time=6,
-                 report_interval=1, extra_args=()):
+                 report_interval=1, extra_args=(), keystone=None,
+                 admin_token=None):
         self.workdir = str(workdir)
+        # keystonemiddleware [keystone_authtoken] options: take only that
+        # Keystone's tokens (nova_server.py --keystone); admin_token() then
+        # gives the token of an admin for this harness's own requests.
+        self.keystone = keystone
+        self._admin_token = admin_token or (lambda: f"admin:{ADMIN_PROJECT}")
         self.computes = list(computes)
         self.driver = driver
         self.service_down_time = service_down_time
@@ -110,6 +120,14 @@ class RealNova(server_process.Child):
                    "--service-down-time", str(self.service_down_time),
                    "--report-interval", str(self.report_interval),
                    "--log-file", self.log_file, *self.extra_args]
+        if self.keystone is not None:
+            # A file of the work directory (0600): no password in argv.
+            settings = os.path.join(self.workdir, "keystone_authtoken.json")
+            fd = os.open(settings, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                         0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.keystone, f)
+            command += ["--keystone", settings]
         env = {k: v for k, v in os.environ.items()
                if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV",
                             "PYTHONSAFEPATH")}
@@ -218,10 +236,12 @@ class RealNova(server_process.Child):
             raise ControlError(status, message)
         return answer
 
-    def nova(self, method, path, body=None, token=f"admin:{ADMIN_PROJECT}",
+    def nova(self, method, path, body=None, token=AN_ADMIN,
              microversion=None):
         """A compute API request over HTTP, as a client sends it:
-        (status, decoded body)."""
+        (status, decoded body).  ``token``: an admin's by default; None:
+        no token."""
+        token = self._admin_token() if token is AN_ADMIN else token
         headers = {}
         if token:
             headers["X-Auth-Token"] = token
@@ -229,9 +249,10 @@ class RealNova(server_process.Child):
             headers["OpenStack-API-Version"] = f"compute {microversion}"
         return self._call(method, self.compute_url + path, body, headers)
 
-    def placement(self, method, path, token=f"admin:{ADMIN_PROJECT}",
-                  microversion=None):
-        """A placement API request over HTTP: (status, decoded body)."""
+    def placement(self, method, path, token=AN_ADMIN, microversion=None):
+        """A placement API request over HTTP: (status, decoded body);
+        ``token`` as nova()'s."""
+        token = self._admin_token() if token is AN_ADMIN else token
         headers = {"X-Auth-Token": token} if token else {}
         if microversion:
             headers["OpenStack-API-Version"] = f"placement {microversion}"
