@@ -191,8 +191,8 @@ def use_nova_keystone_context():
     """Undo OSAPIFixture's stub of NovaKeystoneContext._create_context:
     Nova's own, which reads keystonemiddleware's headers (X-User-Id,
     X-Project-Id, X-Roles, ...) and sets is_admin from the policy."""
-    from nova.api import auth as nova_auth
     from nova import context as nova_context
+    from nova.api import auth as nova_auth
 
     def create_context(env, **kwargs):
         return nova_context.RequestContext.from_environ(env, **kwargs)
