@@ -94,12 +94,7 @@ def region_two(keystone, auth_mistral, tmp_path_factory):
     """Real Nova 34 (r2-compute1..3) taking the tier's Keystone tokens,
     in the catalog as RegionTwo's compute and placement, with the tier's
     Mistral as RegionTwo's workflowv2.  Stopped by its PID."""
-    try:
-        realnova.venv_python()
-    except realnova.Unavailable as exc:
-        if os.environ.get("REALNOVA_SKIP_MISSING") == "1":
-            pytest.skip(str(exc))
-        pytest.fail(str(exc), pytrace=False)
+    realnova.require_venv(pytest.skip, pytest.fail)
     workdir = tmp_path_factory.mktemp("region-two")
     admin = []
 

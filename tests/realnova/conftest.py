@@ -5,7 +5,6 @@ The real-Nova venv (tools/realnova-venv.sh) missing fails every test with
 one line saying so; REALNOVA_SKIP_MISSING=1 makes it a skip instead."""
 
 import json
-import os
 import time
 
 import fake_pacemaker
@@ -22,12 +21,7 @@ def real_nova(tmp_path_factory):
     service_down_time 6 s.  Stopped (SIGTERM, then SIGKILL) by its PID at
     the end.  Tests share it: start from ``nova_cloud`` (a reset cloud) or
     use fresh hosts (``real_nova.fresh_host()``)."""
-    try:
-        realnova.venv_python()
-    except realnova.Unavailable as exc:
-        if os.environ.get("REALNOVA_SKIP_MISSING") == "1":
-            pytest.skip(str(exc))
-        pytest.fail(str(exc), pytrace=False)
+    realnova.require_venv(pytest.skip, pytest.fail)
     nova = realnova.RealNova(tmp_path_factory.mktemp("realnova"))
     try:
         nova.start()

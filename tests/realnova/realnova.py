@@ -69,6 +69,18 @@ def venv_python():
     return python
 
 
+def require_venv(skip, fail):
+    """The venv's python; without the venv, ``fail`` with one line (pytest's
+    fail, called with pytrace=False), or ``skip`` with
+    REALNOVA_SKIP_MISSING=1."""
+    try:
+        return venv_python()
+    except Unavailable as exc:
+        if os.environ.get("REALNOVA_SKIP_MISSING") == "1":
+            skip(str(exc))
+        fail(str(exc), pytrace=False)
+
+
 class RealNova(server_process.Child):
     """One nova_server.py child, stopped by its PID."""
 
