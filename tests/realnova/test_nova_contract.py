@@ -249,3 +249,43 @@ def test_an_admin_evacuates_a_server_its_owner_locked(cloud):
     server = cloud.wait_server(server_id, status="ACTIVE")
     assert host_of(server) != source
     assert server["locked"] is True
+
+
+# Nova's default policy: what only an admin may do, asked by a member
+# (reader, member) of the server's own project.
+ADMIN_ONLY = [
+    ("os_compute_api:os-aggregates:index", "GET", "/os-aggregates", None,
+     None),
+    ("os_compute_api:os-services:list", "GET", "/os-services", None, None),
+    ("os_compute_api:os-services:update", "PUT", "/os-services/{service}",
+     {"forced_down": True}, "2.53"),
+    ("os_compute_api:servers:detail:get_all_tenants", "GET",
+     "/servers/detail?all_tenants=1", None, None),
+    ("os_compute_api:os-migrations:index", "GET", "/os-migrations", None,
+     "2.59"),
+    ("os_compute_api:os-hypervisors:list-detail", "GET",
+     "/os-hypervisors/detail", None, "2.53"),
+    ("os_compute_api:os-evacuate", "POST", "/servers/{server}/action",
+     {"evacuate": {}}, "2.95"),
+    ("os_compute_api:os-admin-actions:reset_state", "POST",
+     "/servers/{server}/action", {"os-resetState": {"state": "active"}},
+     None),
+]
+
+
+@pytest.mark.parametrize("policy,method,path,body,microversion",
+                         ADMIN_ONLY, ids=[p[0] for p in ADMIN_ONLY])
+def test_a_member_is_refused_what_only_an_admin_may_do(
+        cloud, policy, method, path, body, microversion):
+    source, = cloud.fresh_hosts(1)
+    server_id = cloud.create_server(source)
+    target = path.format(server=server_id,
+                         service=cloud.service(source)["id"])
+    status, answer = cloud.nova(method, target, body,
+                                microversion=microversion, admin=False)
+    assert (status, answer) == (403, {"forbidden": {
+        "code": 403,
+        "message": f"Policy doesn't allow {policy} to be performed."}})
+    server = cloud.server(server_id)
+    assert (host_of(server), server["status"]) == (source, "ACTIVE")
+    assert cloud.service(source)["forced_down"] is False
