@@ -85,3 +85,20 @@ class FakePacemaker:
             f.write(text)
         os.replace(tmp, path)
         return path
+
+
+class CibRecords:
+    """The agent's handoff records (hostmonitor.store.CibStore's
+    interface), in memory instead of the CIB."""
+
+    def __init__(self):
+        self.records = {}
+
+    def all(self):
+        return dict(self.records)
+
+    def record(self, handoff_record):
+        self.records[handoff_record.host] = handoff_record
+
+    def clear(self, host):
+        self.records.pop(host, None)

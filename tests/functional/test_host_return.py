@@ -332,22 +332,6 @@ def test_the_command_refuses_a_bad_input_before_mistral_is_asked(args,
 
 # -- the agent with return_hosts -----------------------------------------
 
-class Records:
-    """The agent's CIB handoff records, in memory."""
-
-    def __init__(self):
-        self.records = {}
-
-    def all(self):
-        return dict(self.records)
-
-    def record(self, handoff_record):
-        self.records[handoff_record.host] = handoff_record
-
-    def clear(self, host):
-        self.records.pop(host, None)
-
-
 def test_the_agent_with_return_hosts_returns_the_host_it_recovered(
         cloud, caplog, monkeypatch):
     """The agent's monitor pass on the live captures of rn1 (Nova's
@@ -379,7 +363,7 @@ def test_the_agent_with_return_hosts_returns_the_host_it_recovered(
             connect=lambda: cloud.client, origin="functional test")
         monitor.run(state, deps)
 
-    store = Records()
+    store = fake_pacemaker.CibRecords()
     try:
         monitor_pass("crm_mon_fencing_succeeded.xml")
         (entry,) = state["watch"].values()
