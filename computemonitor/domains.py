@@ -73,6 +73,7 @@ class LibvirtDomains:
             conn.close()
             raise
         self._conn = conn
+        self._servers.clear()
         LOG.info("connected to libvirt at %s", self.uri)
 
     @property
@@ -110,7 +111,9 @@ class LibvirtDomains:
 
     def domain(self, uuid, name):
         """instances.Domain for ``uuid``: its Nova instance when the
-        domain carries Nova's metadata (looked up once per domain)."""
+        domain carries Nova's metadata (looked up once per domain and
+        connection).  Raises libvirt.libvirtError when libvirt cannot
+        answer (the connection is going): the caller reconnects."""
         if uuid not in self._servers:
             if self._conn is None:
                 raise ConnectionError(f"no libvirt connection to look up "
@@ -119,6 +122,8 @@ class LibvirtDomains:
                 dom = self._conn.lookupByUUIDString(uuid)
                 self._servers[uuid] = self._server_of(dom)
             except self.libvirt.libvirtError as exc:
+                if exc.get_error_code() != self.libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
                 LOG.warning("domain %s (%s) is gone, cannot read its "
                             "metadata: %s", name, uuid, exc)
                 return instances.Domain(uuid=uuid, name=name, server=None)
@@ -126,11 +131,17 @@ class LibvirtDomains:
                                 server=self._servers[uuid])
 
     def _server_of(self, dom):
+        """The domain's uuid when it has Nova's metadata, None when it has
+        none.  Any other error (a connection that died under the call)
+        is raised, never taken for "not a Nova instance"."""
         try:
             dom.metadata(self.libvirt.VIR_DOMAIN_METADATA_ELEMENT,
                          NOVA_NAMESPACE)
-        except self.libvirt.libvirtError:
-            return None
+        except self.libvirt.libvirtError as exc:
+            if exc.get_error_code() == \
+                    self.libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+                return None
+            raise
         return dom.UUIDString()
 
     def states(self):
